@@ -1,0 +1,225 @@
+//! Time: the [`Clock`] trait, the real [`SystemClock`] and the test [`ManualClock`].
+//!
+//! The store keeps deadlines as nanoseconds since the Unix epoch in a `u64`; every read of
+//! "now" goes through the store's clock, so tests (and loom models) control time completely.
+
+use crate::sync::{self, AtomicU64, Mutex, Ordering};
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of wall-clock time for a [`MemStore`](crate::MemStore).
+///
+/// The default is [`SystemClock`]. Tests use [`ManualClock`], which only moves when told to.
+/// A clock that jumps (backwards or forwards) never corrupts a store: sessions simply expire
+/// later or earlier.
+///
+/// ```
+/// use memstore::{Clock, SystemClock};
+/// use std::time::SystemTime;
+///
+/// let before = SystemTime::now();
+/// assert!(SystemClock.now() >= before);
+/// ```
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current wall-clock time.
+    fn now(&self) -> SystemTime;
+
+    /// Called once by each store that runs a cleanup thread on this clock. A clock whose time
+    /// moves other than with real time (like [`ManualClock`]) keeps the waker and calls
+    /// [`ClockWaker::wake`] whenever its time moves, so the cleanup thread notices at once.
+    /// The default does nothing: real time wakes the thread by itself.
+    fn subscribe(&self, waker: ClockWaker) {
+        let _ = waker;
+    }
+}
+
+/// The real wall clock, [`SystemTime::now`].
+///
+/// ```
+/// use memstore::{MemStore, SystemClock};
+/// let store = MemStore::builder().clock(SystemClock).build();
+/// assert!(store.is_empty());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A handle with which a [`Clock`] wakes one store's cleanup thread when its time moves.
+///
+/// It holds the store weakly: once the store is dropped, [`wake`](ClockWaker::wake) returns
+/// `false` and the clock may forget the waker.
+#[derive(Clone)]
+pub struct ClockWaker(pub(crate) Weak<dyn Wake>);
+
+/// What a [`ClockWaker`] wakes (the cleanup thread's shared state).
+pub(crate) trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+impl ClockWaker {
+    /// Wakes the store's cleanup thread so that it re-reads the clock. Returns `false` once the
+    /// store is gone.
+    ///
+    /// ```
+    /// use memstore::{ManualClock, MemStore};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000));
+    /// let store = MemStore::builder()
+    ///     .clock(clock.clone())
+    ///     .cleanup_interval(Duration::from_secs(1))
+    ///     .build();
+    /// clock.advance(Duration::from_secs(1)); // wakes the store's cleanup thread
+    /// drop(store);
+    /// ```
+    pub fn wake(&self) -> bool {
+        match self.0.upgrade() {
+            Some(w) => {
+                w.wake();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl fmt::Debug for ClockWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClockWaker")
+            .field("alive", &(self.0.strong_count() > 0))
+            .finish()
+    }
+}
+
+/// A clock that moves only when told to: for tests, simulations and model checking.
+///
+/// Clones share one time. [`advance`](ManualClock::advance) and [`set`](ManualClock::set) wake
+/// every store's cleanup thread that runs on this clock, so a test drives cleanup by moving
+/// time, never by sleeping.
+///
+/// ```
+/// use memstore::{Clock, ManualClock};
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(100));
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(105));
+/// clock.set(UNIX_EPOCH); // jumps backwards too
+/// assert_eq!(clock.now(), UNIX_EPOCH);
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+struct ManualInner {
+    nanos: AtomicU64,
+    wakers: Mutex<Vec<ClockWaker>>,
+}
+
+impl ManualClock {
+    /// A clock that reads `start` until moved. Times before the Unix epoch read as the epoch;
+    /// times past the year 2554 as the latest representable instant.
+    pub fn new(start: SystemTime) -> Self {
+        ManualClock {
+            inner: Arc::new(ManualInner {
+                nanos: AtomicU64::new(to_nanos_saturating(start)),
+                wakers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Moves the clock forward by `by` (saturating), then wakes the subscribed stores.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let mut cur = self.inner.nanos.load(Ordering::Acquire);
+        loop {
+            let next = cur.saturating_add(by);
+            match self.inner.nanos.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        self.wake_all();
+    }
+
+    /// Sets the clock to `to` (forwards or backwards), then wakes the subscribed stores.
+    pub fn set(&self, to: SystemTime) {
+        self.inner
+            .nanos
+            .store(to_nanos_saturating(to), Ordering::Release);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        sync::lock(&self.inner.wakers).retain(ClockWaker::wake);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        from_nanos(self.inner.nanos.load(Ordering::Acquire))
+    }
+
+    fn subscribe(&self, waker: ClockWaker) {
+        sync::lock(&self.inner.wakers).push(waker);
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock")
+            .field("now", &self.now())
+            .finish()
+    }
+}
+
+/// `t` as nanoseconds since the Unix epoch: `Some(0)` for times before it, `None` past `u64`.
+pub(crate) fn to_nanos(t: SystemTime) -> Option<u64> {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => u64::try_from(d.as_nanos()).ok(),
+        Err(_) => Some(0),
+    }
+}
+
+pub(crate) fn to_nanos_saturating(t: SystemTime) -> u64 {
+    to_nanos(t).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn from_nanos(n: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(n)
+}
+
+/// The store's clock: the system clock without dynamic dispatch on the hot path, or any other.
+#[derive(Debug, Clone)]
+pub(crate) enum StoreClock {
+    System,
+    Custom(Arc<dyn Clock>),
+}
+
+impl StoreClock {
+    #[inline]
+    pub(crate) fn now_nanos(&self) -> u64 {
+        match self {
+            StoreClock::System => to_nanos_saturating(SystemTime::now()),
+            StoreClock::Custom(c) => to_nanos_saturating(c.now()),
+        }
+    }
+
+    pub(crate) fn subscribe(&self, waker: ClockWaker) {
+        if let StoreClock::Custom(c) = self {
+            c.subscribe(waker);
+        }
+    }
+}

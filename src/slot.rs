@@ -1,0 +1,218 @@
+//! The version slot: an epoch-managed atomic pointer to a node's current value, or null (the
+//! tombstone). The only place in the crate with `unsafe` code.
+//!
+//! Invariants kept here:
+//! - A pointer in the slot is either null or came from `Box`/`Owned` and is owned by the slot.
+//! - A version leaves the slot only through [`Slot::replace`], whose CAS has exactly one
+//!   winner; the winner retires it (epoch `defer_destroy`), exactly once.
+//! - While a thread's guard is pinned, no version it loaded can be freed, so its address
+//!   cannot be reused: a CAS against a loaded version is exact (no ABA).
+//! - Null is final: no operation stores a version into a slot that holds null.
+
+use crate::sync::Guard;
+
+#[cfg(not(memstore_loom))]
+mod imp {
+    use super::Guard;
+    use crossbeam_epoch::{Atomic, Owned, Shared};
+    use std::sync::atomic::Ordering;
+
+    pub(crate) struct Slot<T> {
+        ptr: Atomic<T>,
+    }
+
+    /// A value loaded from a slot under a guard: a version or the tombstone.
+    pub(crate) struct Current<'g, T>(Shared<'g, T>);
+
+    impl<T> Clone for Current<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<T> Copy for Current<'_, T> {}
+
+    impl<'g, T> Current<'g, T> {
+        /// The version, or `None` for the tombstone.
+        #[inline]
+        pub(crate) fn get(self) -> Option<&'g T> {
+            // SAFETY: the pointer is null or points to a version that was in the slot when it
+            // was loaded under the guard `'g`. A version is freed only by `defer_destroy` after
+            // a CAS removed it from the slot, and deferred destruction waits for every guard
+            // pinned before that, `'g` included; so the reference is valid for `'g`.
+            unsafe { self.0.as_ref() }
+        }
+
+        pub(crate) fn same(self, other: Current<'g, T>) -> bool {
+            self.0 == other.0
+        }
+    }
+
+    impl<T: Send + 'static> Slot<T> {
+        pub(crate) fn new(v: T) -> Self {
+            Slot {
+                ptr: Atomic::new(v),
+            }
+        }
+
+        #[inline]
+        pub(crate) fn load<'g>(&self, guard: &'g Guard) -> Current<'g, T> {
+            Current(self.ptr.load(Ordering::Acquire, guard))
+        }
+
+        /// Swaps `cur` for `new` (`None`: the tombstone) if the slot still holds `cur`, and
+        /// retires `cur`. On failure, gives `new` back with what the slot holds now.
+        pub(crate) fn replace<'g>(
+            &self,
+            cur: Current<'g, T>,
+            new: Option<Box<T>>,
+            guard: &'g Guard,
+        ) -> Result<(), (Option<Box<T>>, Current<'g, T>)> {
+            let res = match new {
+                Some(b) => self
+                    .ptr
+                    .compare_exchange(cur.0, Owned::from(b), Ordering::AcqRel, Ordering::Acquire, guard)
+                    .map_err(|e| (Some(e.new.into_box()), Current(e.current))),
+                None => self
+                    .ptr
+                    .compare_exchange(cur.0, Shared::null(), Ordering::AcqRel, Ordering::Acquire, guard)
+                    .map_err(|e| (None, Current(e.current))),
+            };
+            res.map(|_| {
+                if !cur.0.is_null() {
+                    // SAFETY: our CAS removed `cur` from the slot, so no thread can load it any
+                    // more and only we retire it; threads that loaded it before are pinned, and
+                    // destruction waits for them.
+                    unsafe { guard.defer_destroy(cur.0) };
+                }
+            })
+        }
+
+        /// Reads the slot's newest value with a read-modify-write (a CAS of `cur` for itself):
+        /// unlike a load, it cannot return a value older than the latest in the slot's
+        /// modification order. Part of the commit/cleanup handshake (see `raw.rs`).
+        pub(crate) fn read_latest<'g>(&self, cur: Current<'g, T>, guard: &'g Guard) -> Current<'g, T> {
+            match self
+                .ptr
+                .compare_exchange(cur.0, cur.0, Ordering::AcqRel, Ordering::Acquire, guard)
+            {
+                Ok(_) => cur,
+                Err(e) => Current(e.current),
+            }
+        }
+    }
+
+    impl<T> Drop for Slot<T> {
+        fn drop(&mut self) {
+            // SAFETY: `&mut self`: no other thread can reach the slot, so the unprotected guard
+            // is sound. The pointer is null or the slot's own (never retired: only replaced
+            // versions are), so it is freed exactly once, here.
+            unsafe {
+                let p = self.ptr.load(Ordering::Relaxed, crossbeam_epoch::unprotected());
+                if !p.is_null() {
+                    drop(p.into_owned());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(memstore_loom)]
+mod imp {
+    //! Under loom: a loom `AtomicPtr`, and retired versions kept until the slot drops (loom
+    //! has no epoch); loom's leak tracking (`loom::alloc::Track` inside each version in the
+    //! models) checks that every version is freed.
+    use super::Guard;
+    use loom::sync::atomic::{AtomicPtr, Ordering};
+    use std::marker::PhantomData;
+    use std::ptr;
+
+    pub(crate) struct Slot<T> {
+        ptr: AtomicPtr<T>,
+        // A plain std mutex: bookkeeping outside the model, never contended within a step.
+        retired: std::sync::Mutex<Vec<Box<T>>>,
+    }
+
+    pub(crate) struct Current<'g, T>(*mut T, PhantomData<&'g Guard>);
+
+    impl<T> Clone for Current<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<T> Copy for Current<'_, T> {}
+
+    impl<'g, T> Current<'g, T> {
+        pub(crate) fn get(self) -> Option<&'g T> {
+            // SAFETY: non-null pointers came from `Box::into_raw`; a replaced version moves to
+            // `retired` and is freed only when the slot drops, which the borrow of the slot
+            // behind `'g` outlives.
+            unsafe { self.0.as_ref() }
+        }
+
+        pub(crate) fn same(self, other: Current<'g, T>) -> bool {
+            self.0 == other.0
+        }
+    }
+
+    impl<T> Slot<T> {
+        pub(crate) fn new(v: T) -> Self {
+            Slot {
+                ptr: AtomicPtr::new(Box::into_raw(Box::new(v))),
+                retired: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+
+        pub(crate) fn load<'g>(&self, _guard: &'g Guard) -> Current<'g, T> {
+            Current(self.ptr.load(Ordering::Acquire), PhantomData)
+        }
+
+        pub(crate) fn replace<'g>(
+            &self,
+            cur: Current<'g, T>,
+            new: Option<Box<T>>,
+            _guard: &'g Guard,
+        ) -> Result<(), (Option<Box<T>>, Current<'g, T>)> {
+            let raw = new.map_or(ptr::null_mut(), Box::into_raw);
+            match self
+                .ptr
+                .compare_exchange(cur.0, raw, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if !cur.0.is_null() {
+                        // SAFETY: our CAS removed it from the slot; it came from Box::into_raw.
+                        let b = unsafe { Box::from_raw(cur.0) };
+                        self.retired.lock().unwrap().push(b);
+                    }
+                    Ok(())
+                }
+                Err(actual) => {
+                    // SAFETY: `raw` was never published; we still own it.
+                    let back = (!raw.is_null()).then(|| unsafe { Box::from_raw(raw) });
+                    Err((back, Current(actual, PhantomData)))
+                }
+            }
+        }
+
+        pub(crate) fn read_latest<'g>(&self, cur: Current<'g, T>, _guard: &'g Guard) -> Current<'g, T> {
+            match self
+                .ptr
+                .compare_exchange(cur.0, cur.0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => cur,
+                Err(actual) => Current(actual, PhantomData),
+            }
+        }
+    }
+
+    impl<T> Drop for Slot<T> {
+        fn drop(&mut self) {
+            let p = self.ptr.with_mut(|p| *p);
+            if !p.is_null() {
+                // SAFETY: exclusive access; the slot owns its current pointer.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
+pub(crate) use imp::Slot;

@@ -1,0 +1,48 @@
+//! Shared helpers: a manual clock at a fixed start and every store configuration that the
+//! behaviour tests run over.
+#![allow(dead_code)]
+
+use memstore::{Clock, ManualClock, MemStore};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The start of every manual clock in the tests.
+pub const START: u64 = 1_700_000_000;
+
+pub fn clock() -> ManualClock {
+    ManualClock::new(UNIX_EPOCH + Duration::from_secs(START))
+}
+
+/// `secs` seconds after the clock's current time.
+pub fn after(clock: &ManualClock, secs: u64) -> SystemTime {
+    clock.now() + Duration::from_secs(secs)
+}
+
+/// A store on `clock` with no cleanup thread, for each shard layout worth covering: one
+/// shard (every token collides in one skiplist), the default, and many.
+pub fn configs(clock: &ManualClock) -> Vec<(&'static str, MemStore)> {
+    [("1 shard", Some(1)), ("default shards", None), ("256 shards", Some(256))]
+        .into_iter()
+        .map(|(name, shards)| {
+            let mut b = MemStore::builder()
+                .clock(clock.clone())
+                .cleanup_interval(Duration::ZERO);
+            if let Some(n) = shards {
+                b = b.shards(n);
+            }
+            (name, b.build())
+        })
+        .collect()
+}
+
+/// Runs `f` over every configuration, each with a fresh clock, checking the store's
+/// structural invariants afterwards.
+pub fn for_each_config(f: impl Fn(&MemStore, &ManualClock)) {
+    for i in 0..3 {
+        let clock = clock();
+        let (name, store) = configs(&clock).swap_remove(i);
+        f(&store, &clock);
+        if let Err(e) = store.check_invariants() {
+            panic!("{name}: invariant broken: {e}");
+        }
+    }
+}
