@@ -110,7 +110,11 @@ fn run(inner: &Inner, shared: &Shared, mut next: u64, step: u64) {
 }
 
 #[cfg(not(memstore_loom))]
-fn wait<'a>(cv: &Condvar, g: sync::MutexGuard<'a, bool>, d: Duration) -> sync::MutexGuard<'a, bool> {
+fn wait<'a>(
+    cv: &Condvar,
+    g: sync::MutexGuard<'a, bool>,
+    d: Duration,
+) -> sync::MutexGuard<'a, bool> {
     match cv.wait_timeout(g, d) {
         Ok((g, _)) => g,
         Err(p) => p.into_inner().0,
@@ -118,7 +122,11 @@ fn wait<'a>(cv: &Condvar, g: sync::MutexGuard<'a, bool>, d: Duration) -> sync::M
 }
 
 #[cfg(memstore_loom)]
-fn wait<'a>(cv: &Condvar, g: sync::MutexGuard<'a, bool>, _d: Duration) -> sync::MutexGuard<'a, bool> {
+fn wait<'a>(
+    cv: &Condvar,
+    g: sync::MutexGuard<'a, bool>,
+    _d: Duration,
+) -> sync::MutexGuard<'a, bool> {
     // loom 0.7.3's wait_timeout never times out; the models drive time with a manual clock,
     // whose moves notify.
     cv.wait(g).unwrap()

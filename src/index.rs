@@ -120,7 +120,10 @@ mod imp {
         pub(crate) fn next(&self) -> Option<Entry<'g, K, V>> {
             match self {
                 Entry::Guarded(e) => e.next().map(Entry::Guarded),
-                Entry::Counted(e, g) => e.as_ref().and_then(|e| e.next(g)).map(|n| Entry::Counted(Some(n), g)),
+                Entry::Counted(e, g) => e
+                    .as_ref()
+                    .and_then(|e| e.next(g))
+                    .map(|n| Entry::Counted(Some(n), g)),
             }
         }
     }

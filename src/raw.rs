@@ -36,9 +36,9 @@
 //! (DESIGN.md proposes `SeqCst` fences; RMWs give the same guarantee without relying on how a
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
+use crate::index::{Entry, Index};
 use crate::slot::Slot;
 use crate::sync::{AtomicU64, Guard, Ordering};
-use crate::index::{Entry, Index};
 use bytes::Bytes;
 use std::borrow::Borrow;
 use std::cmp::Ordering as CmpOrdering;
@@ -204,7 +204,12 @@ impl Shard {
 
     /// The live version of `probe`, if any: I1.
     #[inline]
-    pub(crate) fn find<'g>(&'g self, probe: &Probe<'_>, now: u64, guard: &'g Guard) -> Option<&'g Version> {
+    pub(crate) fn find<'g>(
+        &'g self,
+        probe: &Probe<'_>,
+        now: u64,
+        guard: &'g Guard,
+    ) -> Option<&'g Version> {
         let e = self.primary.get(probe as &dyn KeyView, guard)?;
         let v = e.value().version.load(guard).get()?;
         (v.deadline > now).then_some(v)
@@ -254,7 +259,13 @@ impl Shard {
 
     /// Swaps the node's version for `new`; `Err(new)` if the node is a tombstone (after
     /// helping to unlink it): the caller starts again and links a fresh node.
-    fn overwrite(&self, e: &Entry<'_, Key, Node>, hash: u64, mut new: Box<Version>, guard: &Guard) -> Result<(), Box<Version>> {
+    fn overwrite(
+        &self,
+        e: &Entry<'_, Key, Node>,
+        hash: u64,
+        mut new: Box<Version>,
+        guard: &Guard,
+    ) -> Result<(), Box<Version>> {
         let node = e.value();
         let deadline = new.deadline;
         let mut cur = node.version.load(guard);
@@ -297,7 +308,10 @@ impl Shard {
     }
 
     fn file(&self, deadline: u64, hash: u64, id: u64, guard: &Guard) {
-        drop(self.expiry.get_or_insert_with((deadline, hash, id), || (), guard));
+        drop(
+            self.expiry
+                .get_or_insert_with((deadline, hash, id), || (), guard),
+        );
     }
 
     /// Deletes `probe`'s session; `true` if this call removed a live or expired version.
@@ -326,7 +340,12 @@ impl Shard {
     }
 
     /// The node with this hash and id, if it is still linked.
-    fn node_by_id<'g>(&'g self, hash: u64, id: u64, guard: &'g Guard) -> Option<Entry<'g, Key, Node>> {
+    fn node_by_id<'g>(
+        &'g self,
+        hash: u64,
+        id: u64,
+        guard: &'g Guard,
+    ) -> Option<Entry<'g, Key, Node>> {
         let probe = Probe { hash, token: "" };
         let mut e = self.primary.lower_bound(&probe as &dyn KeyView, guard)?;
         loop {
@@ -446,8 +465,15 @@ impl Shard {
                     node.id, v.deadline
                 ));
             }
-            if self.expiry.get(&(s, e.key().hash, node.id), guard).is_none() {
-                return Err(format!("node {}: no expiry entry at scheduled {s}", node.id));
+            if self
+                .expiry
+                .get(&(s, e.key().hash, node.id), guard)
+                .is_none()
+            {
+                return Err(format!(
+                    "node {}: no expiry entry at scheduled {s}",
+                    node.id
+                ));
             }
             linked += 1;
         }

@@ -70,11 +70,23 @@ mod imp {
             let res = match new {
                 Some(b) => self
                     .ptr
-                    .compare_exchange(cur.0, Owned::from(b), Ordering::AcqRel, Ordering::Acquire, guard)
+                    .compare_exchange(
+                        cur.0,
+                        Owned::from(b),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                        guard,
+                    )
                     .map_err(|e| (Some(e.new.into_box()), Current(e.current))),
                 None => self
                     .ptr
-                    .compare_exchange(cur.0, Shared::null(), Ordering::AcqRel, Ordering::Acquire, guard)
+                    .compare_exchange(
+                        cur.0,
+                        Shared::null(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                        guard,
+                    )
                     .map_err(|e| (None, Current(e.current))),
             };
             res.map(|_| {
@@ -90,11 +102,18 @@ mod imp {
         /// Reads the slot's newest value with a read-modify-write (a CAS of `cur` for itself):
         /// unlike a load, it cannot return a value older than the latest in the slot's
         /// modification order. Part of the commit/cleanup handshake (see `raw.rs`).
-        pub(crate) fn read_latest<'g>(&self, cur: Current<'g, T>, guard: &'g Guard) -> Current<'g, T> {
-            match self
-                .ptr
-                .compare_exchange(cur.0, cur.0, Ordering::AcqRel, Ordering::Acquire, guard)
-            {
+        pub(crate) fn read_latest<'g>(
+            &self,
+            cur: Current<'g, T>,
+            guard: &'g Guard,
+        ) -> Current<'g, T> {
+            match self.ptr.compare_exchange(
+                cur.0,
+                cur.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                guard,
+            ) {
                 Ok(_) => cur,
                 Err(e) => Current(e.current),
             }
@@ -107,7 +126,9 @@ mod imp {
             // is sound. The pointer is null or the slot's own (never retired: only replaced
             // versions are), so it is freed exactly once, here.
             unsafe {
-                let p = self.ptr.load(Ordering::Relaxed, crossbeam_epoch::unprotected());
+                let p = self
+                    .ptr
+                    .load(Ordering::Relaxed, crossbeam_epoch::unprotected());
                 if !p.is_null() {
                     drop(p.into_owned());
                 }
@@ -193,7 +214,11 @@ mod imp {
             }
         }
 
-        pub(crate) fn read_latest<'g>(&self, cur: Current<'g, T>, _guard: &'g Guard) -> Current<'g, T> {
+        pub(crate) fn read_latest<'g>(
+            &self,
+            cur: Current<'g, T>,
+            _guard: &'g Guard,
+        ) -> Current<'g, T> {
             match self
                 .ptr
                 .compare_exchange(cur.0, cur.0, Ordering::AcqRel, Ordering::Acquire)

@@ -5,7 +5,7 @@
 use crate::cleanup::Cleaner;
 use crate::clock::{self, Clock, StoreClock};
 use crate::raw::{Probe, Shard, Swept};
-use crate::sync::{self, AtomicU64, Arc, Ordering};
+use crate::sync::{self, Arc, AtomicU64, Ordering};
 use crate::Error;
 use ahash::RandomState;
 use bytes::Bytes;
@@ -68,7 +68,11 @@ impl Inner {
     fn route<'t>(&self, token: &'t str) -> (&Shard, Probe<'t>) {
         let hash = self.hasher.hash_one(token);
         // The top bits pick the shard; within a shard keys still order by the whole hash.
-        let i = if self.shift >= 64 { 0 } else { (hash >> self.shift) as usize };
+        let i = if self.shift >= 64 {
+            0
+        } else {
+            (hash >> self.shift) as usize
+        };
         (&self.shards[i], Probe { hash, token })
     }
 
@@ -160,7 +164,12 @@ impl MemStore {
     /// assert_eq!(store.find("t"), None);
     /// # Ok::<(), memstore::Error>(())
     /// ```
-    pub fn commit(&self, token: &str, data: impl Into<Bytes>, expiry: SystemTime) -> Result<(), Error> {
+    pub fn commit(
+        &self,
+        token: &str,
+        data: impl Into<Bytes>,
+        expiry: SystemTime,
+    ) -> Result<(), Error> {
         let data = data.into();
         self.check_token(token)?;
         if data.len() > self.inner.max_data_len {
@@ -236,9 +245,7 @@ impl MemStore {
         let now = self.inner.clock.now_nanos();
         let guard = sync::pin();
         let (shard, probe) = self.inner.route(token);
-        shard
-            .find(&probe, now, &guard)
-            .map(|v| f(&v.data, &v.data))
+        shard.find(&probe, now, &guard).map(|v| f(&v.data, &v.data))
     }
 
     /// The session's expiry, or `None` when missing or expired.

@@ -49,11 +49,13 @@ fn histories(shards: usize) {
     let hour = Duration::from_secs(3600);
     for w in 0..WRITERS {
         for k in 0..PRIVATE {
-            m.commit(&format!("p{w}-{k}"), encode(w, 0), clock.now() + hour).unwrap();
+            m.commit(&format!("p{w}-{k}"), encode(w, 0), clock.now() + hour)
+                .unwrap();
         }
     }
     for k in 0..SHARED {
-        m.commit(&format!("s{k}"), encode(0, 0), clock.now() + hour).unwrap();
+        m.commit(&format!("s{k}"), encode(0, 0), clock.now() + hour)
+            .unwrap();
     }
     let done = AtomicBool::new(false);
     let misses = AtomicU64::new(0);
@@ -67,10 +69,13 @@ fn histories(shards: usize) {
                 start.wait();
                 for seq in 1..=ROUNDS {
                     let exp = clock.now() + hour;
-                    m.commit(&format!("p{w}-{}", seq % PRIVATE), encode(w, seq), exp).unwrap();
-                    m.commit(&format!("s{}", seq % SHARED), encode(w, seq), exp).unwrap();
+                    m.commit(&format!("p{w}-{}", seq % PRIVATE), encode(w, seq), exp)
+                        .unwrap();
+                    m.commit(&format!("s{}", seq % SHARED), encode(w, seq), exp)
+                        .unwrap();
                     let eph = format!("e{w}-{}", seq % 8);
-                    m.commit(&eph, encode(w, seq), clock.now() + Duration::from_secs(1)).unwrap();
+                    m.commit(&eph, encode(w, seq), clock.now() + Duration::from_secs(1))
+                        .unwrap();
                     if seq % 3 == 0 {
                         m.delete(&eph);
                     }
@@ -132,7 +137,11 @@ fn histories(shards: usize) {
         }
         done.store(true, Ordering::Relaxed);
     });
-    assert_eq!(misses.load(Ordering::Relaxed), 0, "a live session was missed");
+    assert_eq!(
+        misses.load(Ordering::Relaxed),
+        0,
+        "a live session was missed"
+    );
     assert!(reads.load(Ordering::Relaxed) > 0);
     // Quiescent: every private and shared token holds its writer's last sequence.
     for w in 0..WRITERS {
@@ -179,7 +188,8 @@ fn overwrite_while_reading_never_misses() {
                 let m = &m;
                 s.spawn(move || {
                     for seq in 0..50_000u64 {
-                        m.commit(&format!("hot{}", seq % 16), encode(w, seq), exp).unwrap();
+                        m.commit(&format!("hot{}", seq % 16), encode(w, seq), exp)
+                            .unwrap();
                     }
                 })
             })
@@ -189,7 +199,7 @@ fn overwrite_while_reading_never_misses() {
             s.spawn(move || {
                 let mut i = 0u64;
                 while !done.load(Ordering::Relaxed) {
-                    let hit = m.find_with(&format!("hot{}", i % 16), |b| decode(b)).is_some();
+                    let hit = m.find_with(&format!("hot{}", i % 16), decode).is_some();
                     if !hit {
                         misses.fetch_add(1, Ordering::Relaxed);
                     }
@@ -223,7 +233,8 @@ fn expiry_index_stays_bounded_under_overwrites() {
             s.spawn(move || {
                 for i in 0..500_000u64 {
                     let exp = clock.now() + Duration::from_secs(1800);
-                    m.commit(&format!("tok{}", (i * 7 + t) % 1000), encode(t, i), exp).unwrap();
+                    m.commit(&format!("tok{}", (i * 7 + t) % 1000), encode(t, i), exp)
+                        .unwrap();
                     if i % 1000 == 0 {
                         clock.advance(Duration::from_secs(1));
                     }

@@ -13,8 +13,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[test]
 fn find() {
     for_each_config(|m, c| {
-        m.commit("session_token", "encoded_data", after(c, 1)).unwrap();
-        assert_eq!(m.find("session_token").as_deref(), Some(&b"encoded_data"[..]));
+        m.commit("session_token", "encoded_data", after(c, 1))
+            .unwrap();
+        assert_eq!(
+            m.find("session_token").as_deref(),
+            Some(&b"encoded_data"[..])
+        );
     });
 }
 
@@ -30,7 +34,10 @@ fn commit_new() {
     for_each_config(|m, c| {
         m.commit("session_token", b"encoded_data".to_vec(), after(c, 60))
             .unwrap();
-        assert_eq!(m.find("session_token").unwrap(), Bytes::from("encoded_data"));
+        assert_eq!(
+            m.find("session_token").unwrap(),
+            Bytes::from("encoded_data")
+        );
         assert_eq!(m.len(), 1);
     });
 }
@@ -38,8 +45,10 @@ fn commit_new() {
 #[test]
 fn commit_updated() {
     for_each_config(|m, c| {
-        m.commit("session_token", "encoded_data", after(c, 60)).unwrap();
-        m.commit("session_token", "new_encoded_data", after(c, 60)).unwrap();
+        m.commit("session_token", "encoded_data", after(c, 60))
+            .unwrap();
+        m.commit("session_token", "new_encoded_data", after(c, 60))
+            .unwrap();
         assert_eq!(m.find("session_token").unwrap(), "new_encoded_data");
         assert_eq!(m.len(), 1, "an overwrite keeps one node");
     });
@@ -61,8 +70,12 @@ fn commit_updated_moves_expiry_both_ways() {
 #[test]
 fn expiry() {
     for_each_config(|m, c| {
-        m.commit("session_token", "encoded_data", c.now() + Duration::from_millis(100))
-            .unwrap();
+        m.commit(
+            "session_token",
+            "encoded_data",
+            c.now() + Duration::from_millis(100),
+        )
+        .unwrap();
         assert!(m.find("session_token").is_some());
         c.advance(Duration::from_millis(99));
         assert!(m.find("session_token").is_some(), "live until its deadline");
@@ -77,11 +90,16 @@ fn expiry() {
 #[test]
 fn delete() {
     for_each_config(|m, c| {
-        m.commit("session_token", "encoded_data", after(c, 1)).unwrap();
+        m.commit("session_token", "encoded_data", after(c, 1))
+            .unwrap();
         m.delete("session_token");
         assert_eq!(m.find("session_token"), None);
         assert_eq!(m.len(), 0);
-        assert_eq!(m.stats().expiry_entries, 0, "delete removes the expiry entry");
+        assert_eq!(
+            m.stats().expiry_entries,
+            0,
+            "delete removes the expiry entry"
+        );
         m.delete("session_token"); // missing: no-op
         m.commit("session_token", "again", after(c, 1)).unwrap();
         assert_eq!(m.find("session_token").unwrap(), "again");
@@ -95,8 +113,12 @@ fn all_lists_live_sessions_only() {
     for_each_config(|m, c| {
         assert!(m.all().is_empty(), "empty map, not absent");
         for i in 0..100 {
-            m.commit(&format!("t{i}"), format!("d{i}"), after(c, 10 + i % 2 * 100))
-                .unwrap();
+            m.commit(
+                &format!("t{i}"),
+                format!("d{i}"),
+                after(c, 10 + i % 2 * 100),
+            )
+            .unwrap();
         }
         m.delete("t0");
         c.advance(Duration::from_secs(10)); // the even ones expire
@@ -115,8 +137,12 @@ fn all_lists_live_sessions_only() {
 fn cleanup_now_reclaims_expired_only() {
     for_each_config(|m, c| {
         for i in 0..1000 {
-            m.commit(&format!("t{i}"), "x", after(c, if i < 300 { 5 } else { 50 }))
-                .unwrap();
+            m.commit(
+                &format!("t{i}"),
+                "x",
+                after(c, if i < 300 { 5 } else { 50 }),
+            )
+            .unwrap();
         }
         c.advance(Duration::from_secs(5));
         assert_eq!(m.cleanup_now(), 300);
@@ -188,7 +214,10 @@ fn clock_jumps_never_corrupt_the_store() {
 fn wait_for(what: &str, cond: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !cond() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         std::thread::yield_now();
     }
 }
@@ -259,7 +288,10 @@ fn drop_joins_the_cleanup_thread() {
         .build();
     let weak = m.cleanup_handle_for_tests();
     drop(m);
-    assert!(weak.upgrade().is_none(), "cleanup thread outlived the store");
+    assert!(
+        weak.upgrade().is_none(),
+        "cleanup thread outlived the store"
+    );
     c.advance(Duration::from_secs(1)); // waking a dropped store is harmless
 }
 
@@ -281,7 +313,10 @@ fn bad_input_table() {
         let want = [
             Error::EmptyToken,
             Error::TokenTooLong { len: 257, max: 256 },
-            Error::DataTooLarge { len: (1 << 20) + 1, max: 1 << 20 },
+            Error::DataTooLarge {
+                len: (1 << 20) + 1,
+                max: 1 << 20,
+            },
             Error::ExpiryOutOfRange,
         ];
         for ((name, got), want) in cases.into_iter().zip(want) {
@@ -295,7 +330,8 @@ fn bad_input_table() {
         m.commit("p", "x", ok).unwrap();
         m.commit("p", "y", c.now()).unwrap();
         assert_eq!(m.find("p"), None);
-        m.commit("q", "y", UNIX_EPOCH - Duration::from_secs(1)).unwrap();
+        m.commit("q", "y", UNIX_EPOCH - Duration::from_secs(1))
+            .unwrap();
         assert_eq!(m.find("q"), None);
         // find/delete of tokens that cannot exist are no-ops.
         assert_eq!(m.find(""), None);
@@ -334,7 +370,8 @@ fn custom_limits() {
 #[test]
 fn system_clock_store_works() {
     let m = MemStore::new();
-    m.commit("t", "x", SystemTime::now() + Duration::from_secs(60)).unwrap();
+    m.commit("t", "x", SystemTime::now() + Duration::from_secs(60))
+        .unwrap();
     assert!(m.find("t").is_some());
     let _ = ManualClock::new(SystemTime::now());
 }

@@ -20,18 +20,22 @@ pub fn after(clock: &ManualClock, secs: u64) -> SystemTime {
 /// A store on `clock` with no cleanup thread, for each shard layout worth covering: one
 /// shard (every token collides in one skiplist), the default, and many.
 pub fn configs(clock: &ManualClock) -> Vec<(&'static str, MemStore)> {
-    [("1 shard", Some(1)), ("default shards", None), ("256 shards", Some(256))]
-        .into_iter()
-        .map(|(name, shards)| {
-            let mut b = MemStore::builder()
-                .clock(clock.clone())
-                .cleanup_interval(Duration::ZERO);
-            if let Some(n) = shards {
-                b = b.shards(n);
-            }
-            (name, b.build())
-        })
-        .collect()
+    [
+        ("1 shard", Some(1)),
+        ("default shards", None),
+        ("256 shards", Some(256)),
+    ]
+    .into_iter()
+    .map(|(name, shards)| {
+        let mut b = MemStore::builder()
+            .clock(clock.clone())
+            .cleanup_interval(Duration::ZERO);
+        if let Some(n) = shards {
+            b = b.shards(n);
+        }
+        (name, b.build())
+    })
+    .collect()
 }
 
 /// Runs `f` over every configuration, each with a fresh clock, checking the store's
