@@ -5,158 +5,21 @@
 
 mod common;
 
-use memstore::{Clock, ManualClock, MemStore};
-use std::collections::HashMap;
+use common::histories::{self, decode, encode, store, Config};
+use memstore::Clock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Barrier;
 use std::time::Duration;
 
-fn encode(writer: u64, seq: u64) -> Vec<u8> {
-    let mut v = writer.to_le_bytes().to_vec();
-    v.extend_from_slice(&seq.to_le_bytes());
-    v
-}
-
-fn decode(b: &[u8]) -> (u64, u64) {
-    assert_eq!(b.len(), 16, "torn or foreign data: {b:?}");
-    (
-        u64::from_le_bytes(b[..8].try_into().unwrap()),
-        u64::from_le_bytes(b[8..].try_into().unwrap()),
-    )
-}
-
-fn store(clock: &ManualClock, shards: usize) -> MemStore {
-    MemStore::builder()
-        .clock(clock.clone())
-        .shards(shards)
-        .cleanup_interval(Duration::ZERO)
-        .build()
-}
-
-const WRITERS: u64 = 3;
-const READERS: u64 = 2;
-const PRIVATE: u64 = 32;
-const SHARED: u64 = 16;
-const ROUNDS: u64 = 3_000;
-
-/// Writers own private tokens and share hot ones, writing increasing sequence numbers; they
-/// also churn short-lived tokens through commit and delete. Readers check that no token that
-/// is committed and never deleted is ever missed, and that per (token, writer) the sequence
-/// never goes backwards. A cleaner sweeps while a ticker moves the clock.
 fn histories(shards: usize) {
-    let clock = common::clock();
-    let m = store(&clock, shards);
-    let hour = Duration::from_secs(3600);
-    for w in 0..WRITERS {
-        for k in 0..PRIVATE {
-            m.commit(&format!("p{w}-{k}"), encode(w, 0), clock.now() + hour)
-                .unwrap();
-        }
-    }
-    for k in 0..SHARED {
-        m.commit(&format!("s{k}"), encode(0, 0), clock.now() + hour)
-            .unwrap();
-    }
-    let done = AtomicBool::new(false);
-    let misses = AtomicU64::new(0);
-    let reads = AtomicU64::new(0);
-    let start = Barrier::new((WRITERS + READERS + 2) as usize);
-    std::thread::scope(|s| {
-        let mut writers = Vec::new();
-        for w in 0..WRITERS {
-            let (m, clock, start) = (&m, &clock, &start);
-            writers.push(s.spawn(move || {
-                start.wait();
-                for seq in 1..=ROUNDS {
-                    let exp = clock.now() + hour;
-                    m.commit(&format!("p{w}-{}", seq % PRIVATE), encode(w, seq), exp)
-                        .unwrap();
-                    m.commit(&format!("s{}", seq % SHARED), encode(w, seq), exp)
-                        .unwrap();
-                    let eph = format!("e{w}-{}", seq % 8);
-                    m.commit(&eph, encode(w, seq), clock.now() + Duration::from_secs(1))
-                        .unwrap();
-                    if seq % 3 == 0 {
-                        m.delete(&eph);
-                    }
-                }
-            }));
-        }
-        for _ in 0..READERS {
-            let (m, done, misses, reads, start) = (&m, &done, &misses, &reads, &start);
-            s.spawn(move || {
-                start.wait();
-                let mut seen: HashMap<(String, u64), u64> = HashMap::new();
-                let mut check = |token: String| match m.find(&token) {
-                    None => {
-                        misses.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Some(b) => {
-                        let (w, seq) = decode(&b);
-                        let last = seen.entry((token, w)).or_insert(0);
-                        assert!(seq >= *last, "went backwards: {seq} after {last}");
-                        *last = seq;
-                    }
-                };
-                let mut i = 0u64;
-                while !done.load(Ordering::Relaxed) {
-                    check(format!("p{}-{}", i % WRITERS, i % PRIVATE));
-                    check(format!("s{}", i % SHARED));
-                    // Ephemeral tokens may be absent; when present, their data is whole.
-                    if let Some(b) = m.find(&format!("e{}-{}", i % WRITERS, i % 8)) {
-                        decode(&b);
-                    }
-                    reads.fetch_add(2, Ordering::Relaxed);
-                    i += 1;
-                }
-            });
-        }
-        {
-            let (m, done, start) = (&m, &done, &start);
-            s.spawn(move || {
-                start.wait();
-                while !done.load(Ordering::Relaxed) {
-                    m.cleanup_now();
-                    std::thread::yield_now();
-                }
-            });
-        }
-        {
-            let (clock, done, start) = (&clock, &done, &start);
-            s.spawn(move || {
-                start.wait();
-                while !done.load(Ordering::Relaxed) {
-                    clock.advance(Duration::from_millis(250));
-                    std::thread::yield_now();
-                }
-            });
-        }
-        // Writers finish; then stop the others.
-        for w in writers.drain(..) {
-            w.join().unwrap();
-        }
-        done.store(true, Ordering::Relaxed);
+    let report = histories::run(&Config {
+        shards,
+        writers: 3,
+        readers: 2,
+        rounds: 3_000,
+        until: None,
     });
-    assert_eq!(
-        misses.load(Ordering::Relaxed),
-        0,
-        "a live session was missed"
-    );
-    assert!(reads.load(Ordering::Relaxed) > 0);
-    // Quiescent: every private and shared token holds its writer's last sequence.
-    for w in 0..WRITERS {
-        for k in 0..PRIVATE {
-            let last = (1..=ROUNDS).rev().find(|s| s % PRIVATE == k).unwrap_or(0);
-            assert_eq!(decode(&m.find(&format!("p{w}-{k}")).unwrap()), (w, last));
-        }
-    }
-    m.check_invariants().unwrap();
-    // Everything expires eventually and cleanup reclaims it all, leaving nothing behind.
-    clock.advance(Duration::from_secs(10 * 3600));
-    m.cleanup_now();
-    m.cleanup_now();
-    assert_eq!(m.len(), 0);
-    assert_eq!(m.stats().expiry_entries, 0);
+    assert_eq!(report.misses, 0, "a live session was missed: {report:?}");
+    assert!(report.reads > 0);
 }
 
 #[test]

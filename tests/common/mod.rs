@@ -2,6 +2,9 @@
 //! behaviour tests run over.
 #![allow(dead_code)]
 
+pub mod histories;
+pub mod model;
+
 use memstore::{Clock, ManualClock, MemStore};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
