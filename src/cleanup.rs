@@ -11,7 +11,7 @@
 
 use crate::clock::{ClockWaker, Wake};
 use crate::store::Inner;
-use crate::sync::{self, thread, Arc, Condvar, Mutex};
+use crate::sync::{self, seeded_bug, thread, Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// State shared by the thread and its controller.
@@ -104,6 +104,11 @@ fn run(inner: &Inner, shared: &Shared, mut next: u64, step: u64) {
             next = now.saturating_add(step);
             stop = sync::lock(&shared.stop);
             continue;
+        }
+        if seeded_bug!(StopCheckUnlocked) {
+            // BUG (loom only): the stop check above is no longer under the lock we wait with.
+            drop(stop);
+            stop = sync::lock(&shared.stop);
         }
         stop = wait(&shared.cv, stop, Duration::from_nanos(next - now));
     }

@@ -36,6 +36,18 @@ pub enum Error {
         /// The store's limit in bytes.
         max: usize,
     },
+    /// The store holds [`Builder::max_sessions`](crate::Builder::max_sessions) sessions and
+    /// is configured to refuse new ones ([`WhenFull::Refuse`](crate::WhenFull::Refuse)).
+    SessionLimit {
+        /// The store's limit.
+        max: usize,
+    },
+    /// The commit would take the store over [`Builder::max_bytes`](crate::Builder::max_bytes)
+    /// and it is configured to refuse ([`WhenFull::Refuse`](crate::WhenFull::Refuse)).
+    ByteLimit {
+        /// The store's limit in bytes (tokens plus data).
+        max: usize,
+    },
     /// The expiry lies beyond what the store can represent (nanoseconds since the Unix epoch
     /// in a `u64`: later than the year 2554).
     ExpiryOutOfRange,
@@ -50,6 +62,15 @@ impl fmt::Display for Error {
             }
             Error::DataTooLarge { len, max } => {
                 write!(f, "session data is {len} bytes, over the limit of {max}")
+            }
+            Error::SessionLimit { max } => {
+                write!(f, "the store is full: it holds its limit of {max} sessions")
+            }
+            Error::ByteLimit { max } => {
+                write!(
+                    f,
+                    "the store is full: the commit would exceed its limit of {max} bytes"
+                )
             }
             Error::ExpiryOutOfRange => {
                 f.write_str("session expiry is beyond the representable range (year 2554)")

@@ -141,15 +141,27 @@ mod imp {
 
 #[cfg(memstore_loom)]
 mod imp {
-    use crate::sync::{self, Arc, Guard, Mutex};
+    use crate::sync::{self, Guard, Mutex};
     use std::borrow::Borrow;
     use std::collections::BTreeMap;
     use std::marker::PhantomData;
     use std::ops::Bound;
 
+    // Items are shared with a *std* `Arc`: every change to the map happens under the loom
+    // mutex, which orders it; a loom `Arc` would only add a branch point per clone and drop
+    // (the skiplist's guarded entries bump no count at all).
+    use std::sync::Arc;
+
     /// A linearizable stand-in for the skiplist: every operation holds one loom mutex.
+    ///
+    /// Unlinked items are kept until the index drops, as the epoch would keep them until no
+    /// guard can see them: the protocol hands out references that outlive their entry (a
+    /// `find` returns the version it read), so freeing a node at its last entry's drop would
+    /// be a use-after-free the real code does not have.
     pub(crate) struct Index<K, V> {
         map: Mutex<BTreeMap<K, Arc<(K, V)>>>,
+        // A plain std mutex: bookkeeping outside the model, never contended within a step.
+        unlinked: std::sync::Mutex<Vec<Arc<(K, V)>>>,
     }
 
     pub(crate) struct Entry<'g, K, V> {
@@ -162,6 +174,7 @@ mod imp {
         pub(crate) fn new() -> Self {
             Index {
                 map: Mutex::new(BTreeMap::new()),
+                unlinked: std::sync::Mutex::new(Vec::new()),
             }
         }
 
@@ -239,7 +252,7 @@ mod imp {
             Q: Ord + ?Sized,
         {
             let removed = sync::lock(&self.map).remove(key);
-            drop(removed);
+            self.unlinked.lock().unwrap().extend(removed);
         }
 
         pub(crate) fn len(&self) -> usize {
@@ -263,7 +276,7 @@ mod imp {
                 .is_some_and(|i| Arc::ptr_eq(i, &self.item));
             let removed = if ours { map.remove(&self.item.0) } else { None };
             drop(map);
-            drop(removed);
+            self.index.unlinked.lock().unwrap().extend(removed);
             ours
         }
 

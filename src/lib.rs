@@ -61,32 +61,87 @@
 //! `find` and `delete` of such tokens are no-ops (no session can exist under them).
 //!
 //! # Correctness
-//! Every atomic, lock, thread and epoch guard goes through one facade module; under
-//! `--cfg memstore_loom` it becomes loom's, the two skiplists become linearizable stand-ins
-//! (crossbeam-skiplist has no loom support: it is trusted for its own linearizability,
-//! tested upstream), and `loom-tests/` model-checks the protocol this crate ships. The only
-//! `unsafe` code is the version slot (`src/slot.rs`), over crossbeam-epoch.
+//! The concurrency protocol (commit, delete, find, cleanup and the cleanup thread's stop) is
+//! model-checked with [loom](https://docs.rs/loom): `loom-tests/` explores every interleaving
+//! of small scenarios (exhaustively, or with at least 4 preemptions for the three largest)
+//! and runs in CI.
+//!
+//! **What runs under loom is the code this crate ships.** Every atomic, lock, thread and epoch
+//! guard goes through one facade module; under `--cfg memstore_loom` it becomes loom's. The
+//! version slots stay atomics (loom `AtomicPtr`s), so the version swap, the tombstone CAS and
+//! the commit/cleanup handshake are explored with loom's model of the C++ memory model.
+//!
+//! **What it checks**, each model driving [`MemStore`] through its public API with 2 or 3
+//! threads besides the main one: commit/commit on one token (fresh and existing), commit/delete
+//! (fresh and existing), commit/find (a read never misses a session live for the whole call and
+//! never returns an expired one), commit/cleanup at the deadline boundary on a
+//! [`ManualClock`] (reclaim or reschedule), a shortening commit racing cleanup's reschedule,
+//! delete/cleanup (expired, and rescheduled), commit/delete/cleanup, the real cleanup thread's
+//! tick racing two `stop_cleanup` calls and the drop (no lost wake-up, no thread outlives the
+//! store), and reclamation (loom's leak tracking: every version freed exactly once). Each
+//! asserts, at the end and where it applies during the run: per-token linearizability (last
+//! commit wins, a returned delete stays), that cleanup removes only the version it examined,
+//! and at quiescence that every session has an expiry entry at or before its deadline (so
+//! every expired session is reclaimed) with a bounded number of stale entries.
+//!
+//! Eight seeded protocol bugs (switches that exist only in loom builds, e.g. filing the expiry
+//! entry before lowering the scheduled deadline, tombstoning without a CAS on the version
+//! examined, an overwrite that unlinks and relinks the node, a stop check outside the
+//! cleanup thread's lock) each make their model fail: the models can fail.
+//!
+//! **What it trusts**: crossbeam-skiplist has no loom support, so under loom both indexes are
+//! linearizable stand-ins (a loom `Mutex<BTreeMap>`) behind the same internal interface;
+//! crossbeam-skiplist is trusted for its own linearizability (tested upstream), and the
+//! crate relies only on insert-if-absent, unlink-this-node and ordered traversal. Epoch
+//! reclamation is trusted too: under loom, unlinked nodes and replaced versions are kept until
+//! the store drops. Not yet modelled: eviction under size bounds (not implemented yet).
+//!
+//! **How to run it**: `bash loom-tests/run.sh` (a few minutes on two cores; it prints each
+//! model's iteration count and time); `LOOM_MAX_PREEMPTIONS=n` sets one bound for every model.
+//!
+//! The only `unsafe` code is the version slot (`src/slot.rs`), over crossbeam-epoch.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms)]
 
 mod cleanup;
 mod clock;
+#[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
+mod ecosystem;
 mod error;
 mod index;
 mod raw;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod slot;
 mod store;
 mod sync;
+mod token;
 
 pub use bytes::Bytes;
 pub use clock::{Clock, ClockWaker, ManualClock, SystemClock};
 pub use error::Error;
 pub use store::{
-    Builder, Iter, MemStore, Stats, DEFAULT_CLEANUP_INTERVAL, DEFAULT_MAX_DATA_LEN,
+    Builder, Iter, MemStore, Stats, WhenFull, DEFAULT_CLEANUP_INTERVAL, DEFAULT_MAX_DATA_LEN,
     DEFAULT_MAX_TOKEN_LEN,
 };
+#[cfg(memstore_loom)]
+#[doc(hidden)]
+pub use sync::loom_bugs;
+pub use token::{generate_token, TOKEN_LEN};
 
-#[cfg(doctest)]
+#[cfg(feature = "actix-session")]
+pub use ecosystem::actix as actix_session;
+#[cfg(feature = "tower-sessions")]
+pub use ecosystem::tower as tower_sessions;
+
+// The README's framework sections need both ecosystem features (CI's `--all-features`).
+// The README's examples use every optional feature (the near-cache's needs `redis`).
+#[cfg(all(
+    doctest,
+    feature = "tower-sessions",
+    feature = "actix-session",
+    feature = "redis"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -38,8 +38,9 @@
 
 use crate::index::{Entry, Index};
 use crate::slot::Slot;
-use crate::sync::{AtomicU64, Guard, Ordering};
+use crate::sync::{seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
 use bytes::Bytes;
+use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
 use std::cmp::Ordering as CmpOrdering;
 
@@ -157,11 +158,37 @@ pub(crate) struct Node {
 /// An expiry index key: (deadline, token hash, node id).
 pub(crate) type ExpKey = (u64, u64, u64);
 
-/// One shard: both indexes and the node id counter.
+/// One shard: both indexes, the node id counter and its share of the accounting.
 pub(crate) struct Shard {
     primary: Index<Key, Node>,
     expiry: Index<ExpKey, ()>,
     next_id: AtomicU64,
+    /// Bytes (token + data) of the versions in this shard; statistics only.
+    bytes: StatI64,
+    /// The store-wide counters that bounds are checked against; only for bounded stores.
+    usage: Option<std::sync::Arc<Usage>>,
+}
+
+/// Store-wide sessions and bytes, kept only when the store has a bound. Updated at the
+/// points where a version enters or leaves a node (a link, a swap, a tombstone CAS), each of
+/// which has exactly one winner, so the counts are exact at quiescence.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    pub(crate) sessions: CachePadded<AtomicIsize>,
+    pub(crate) bytes: CachePadded<AtomicIsize>,
+}
+
+fn size(token: &str, data: &[u8]) -> isize {
+    (token.len() + data.len()) as isize
+}
+
+/// Why a look-up found no live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Miss {
+    /// No session holds the token.
+    Absent,
+    /// The session's deadline has passed (cleanup has not reclaimed it yet).
+    Expired,
 }
 
 /// What one cleanup pass did.
@@ -184,12 +211,69 @@ impl Swept {
 }
 
 impl Shard {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(usage: Option<std::sync::Arc<Usage>>) -> Self {
         Shard {
             primary: Index::new(),
             expiry: Index::new(),
             next_id: AtomicU64::new(0),
+            bytes: StatI64::new(0),
+            usage,
         }
+    }
+
+    /// Bytes (tokens + data) held by this shard.
+    pub(crate) fn bytes(&self) -> i64 {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records a change in what this shard holds.
+    #[inline]
+    fn account(&self, sessions: isize, bytes: isize) {
+        if bytes != 0 {
+            self.bytes
+                .fetch_add(bytes as i64, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(u) = &self.usage {
+            if sessions != 0 {
+                u.sessions.fetch_add(sessions, Ordering::Relaxed);
+            }
+            if bytes != 0 {
+                u.bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Links a fresh node for `probe` holding a copy of `v` (insert-if-absent), and files its
+    /// entry after the link (I2); a delete that slips in between leaves the entry an orphan,
+    /// dropped by cleanup (I5). Returns the entry under the key and whether it is ours. The
+    /// closure may run and lose a race, dropping its node, so the node gets a clone of the
+    /// data (cheap: `Bytes`) and the caller keeps `v`.
+    fn link_fresh<'g>(
+        &'g self,
+        probe: &Probe<'_>,
+        v: &Version,
+        guard: &'g Guard,
+    ) -> (Entry<'g, Key, Node>, bool) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (data, dl) = (v.data.clone(), v.deadline);
+        let e = self.primary.get_or_insert_with(
+            Key {
+                hash: probe.hash,
+                token: probe.token.into(),
+            },
+            || Node {
+                id,
+                version: Slot::new(*Version::boxed(data, dl)),
+                scheduled: AtomicU64::new(dl),
+            },
+            guard,
+        );
+        let ours = e.value().id == id;
+        if ours {
+            self.account(1, size(probe.token, &v.data));
+            self.file(dl, probe.hash, id, guard);
+        }
+        (e, ours)
     }
 
     /// Sessions held (expired ones not yet reclaimed included).
@@ -202,17 +286,31 @@ impl Shard {
         self.expiry.len()
     }
 
-    /// The live version of `probe`, if any: I1.
+    /// The live version of `probe`, or why there is none: I1.
     #[inline]
     pub(crate) fn find<'g>(
         &'g self,
         probe: &Probe<'_>,
         now: u64,
         guard: &'g Guard,
-    ) -> Option<&'g Version> {
+    ) -> Result<&'g Version, Miss> {
+        let e = self
+            .primary
+            .get(probe as &dyn KeyView, guard)
+            .ok_or(Miss::Absent)?;
+        let v = e.value().version.load(guard).get().ok_or(Miss::Absent)?;
+        if v.deadline > now {
+            Ok(v)
+        } else {
+            Err(Miss::Expired)
+        }
+    }
+
+    /// The size (token + data) of the version `probe` holds, live or expired; `None` if none.
+    pub(crate) fn held_size(&self, probe: &Probe<'_>, guard: &Guard) -> Option<usize> {
         let e = self.primary.get(probe as &dyn KeyView, guard)?;
         let v = e.value().version.load(guard).get()?;
-        (v.deadline > now).then_some(v)
+        Some(probe.token.len() + v.data.len())
     }
 
     /// Inserts or overwrites `probe`'s session. `deadline` must be in the future.
@@ -220,39 +318,139 @@ impl Shard {
         let mut new = Some(Version::boxed(data, deadline));
         loop {
             if let Some(e) = self.primary.get(probe as &dyn KeyView, guard) {
+                if seeded_bug!(OverwriteRemoveInsert) && e.remove() {
+                    continue; // BUG (loom only): unlink the node, then link a new one.
+                }
                 match self.overwrite(&e, probe.hash, new.take().expect("version"), guard) {
                     Ok(()) => return,
                     Err(back) => new = Some(back),
                 }
                 continue;
             }
-            // Fresh: link a new node with insert-if-absent. The closure may run and lose a
-            // race, dropping its node, so the node gets a clone of the data (cheap: `Bytes`).
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let v = new.as_ref().expect("version");
-            let (data, dl) = (v.data.clone(), v.deadline);
-            let e = self.primary.get_or_insert_with(
-                Key {
-                    hash: probe.hash,
-                    token: probe.token.into(),
-                },
-                || Node {
-                    id,
-                    version: Slot::new(*Version::boxed(data, dl)),
-                    scheduled: AtomicU64::new(dl),
-                },
-                guard,
-            );
-            if e.value().id == id {
-                // Ours is linked. Its entry comes after the link (I2); a delete that slips in
-                // between leaves this entry an orphan, dropped by cleanup (I5).
-                self.file(dl, probe.hash, id, guard);
+            let (e, ours) = self.link_fresh(probe, new.as_ref().expect("version"), guard);
+            if ours {
                 return;
             }
             // Another thread linked the key first: overwrite its node instead.
             match self.overwrite(&e, probe.hash, new.take().expect("version"), guard) {
                 Ok(()) => return,
                 Err(back) => new = Some(back),
+            }
+        }
+    }
+
+    /// Inserts `probe`'s session only if no live session holds the token; `true` if it did.
+    /// `deadline` must be after `now`.
+    ///
+    /// Always `get_or_insert_with`: of racing inserters of a fresh token exactly one links its
+    /// node (the skiplist's insert-if-absent), and it files the entry after the link (I2), as
+    /// commit does. On an existing node, [`take_over`](Self::take_over) decides.
+    pub(crate) fn commit_new(
+        &self,
+        probe: &Probe<'_>,
+        data: Bytes,
+        deadline: u64,
+        now: u64,
+        guard: &Guard,
+    ) -> bool {
+        let mut new = Some(Version::boxed(data, deadline));
+        loop {
+            let (e, ours) = self.link_fresh(probe, new.as_ref().expect("version"), guard);
+            if ours {
+                return true;
+            }
+            match self.take_over(&e, probe.hash, new.take().expect("version"), now, guard) {
+                Ok(inserted) => return inserted,
+                Err(back) => new = Some(back),
+            }
+        }
+    }
+
+    /// commit_new on an existing node: a live version wins (`Ok(false)`, the node untouched);
+    /// an expired one is replaced by a CAS from exactly the version examined (I3: a commit or
+    /// commit_new that lands first makes the CAS fail and is re-examined), which is an
+    /// overwrite in every respect the protocol cares about, so it takes overwrite's lowering
+    /// step (the commit side of the handshake). A tombstone: help unlink, `Err(new)`, and the
+    /// caller links a fresh node.
+    fn take_over(
+        &self,
+        e: &Entry<'_, Key, Node>,
+        hash: u64,
+        mut new: Box<Version>,
+        now: u64,
+        guard: &Guard,
+    ) -> Result<bool, Box<Version>> {
+        let node = e.value();
+        let deadline = new.deadline;
+        let mut cur = node.version.load(guard);
+        loop {
+            let Some(v) = cur.get() else {
+                e.remove();
+                return Err(new);
+            };
+            if v.deadline > now {
+                return Ok(false); // a live session holds the token
+            }
+            let delta = new.data.len() as isize - v.data.len() as isize;
+            match node.version.replace(cur, Some(new), guard) {
+                Ok(()) => {
+                    self.account(0, delta);
+                    break;
+                }
+                Err((back, actual)) => {
+                    new = back.expect("version given back");
+                    cur = actual;
+                }
+            }
+        }
+        self.lower(node, hash, deadline, guard);
+        Ok(true)
+    }
+
+    /// Replaces `probe`'s session only if a live one holds the token (redis's `SET XX`);
+    /// `true` if it did. `data: None` keeps the examined version's data (a touch: only the
+    /// deadline changes). `deadline` must be after `now`.
+    ///
+    /// Never links a node, so a session deleted or expired meanwhile stays gone. The CAS is
+    /// from the live version examined; on failure it re-examines what won (with `None`, the
+    /// winner's data is kept, so a concurrent commit is never undone by a touch). Then
+    /// overwrite's lowering step.
+    pub(crate) fn replace_live(
+        &self,
+        probe: &Probe<'_>,
+        data: Option<Bytes>,
+        deadline: u64,
+        now: u64,
+        guard: &Guard,
+    ) -> bool {
+        'lookup: loop {
+            let Some(e) = self.primary.get(probe as &dyn KeyView, guard) else {
+                return false;
+            };
+            let node = e.value();
+            let mut cur = node.version.load(guard);
+            loop {
+                let Some(v) = cur.get() else {
+                    // Tombstoned: help unlink; a fresh node may be linked by now.
+                    e.remove();
+                    continue 'lookup;
+                };
+                if v.deadline <= now {
+                    return false;
+                }
+                let data = data.clone().unwrap_or_else(|| v.data.clone());
+                let delta = data.len() as isize - v.data.len() as isize;
+                match node
+                    .version
+                    .replace(cur, Some(Version::boxed(data, deadline)), guard)
+                {
+                    Ok(()) => {
+                        self.account(0, delta);
+                        self.lower(node, probe.hash, deadline, guard);
+                        return true;
+                    }
+                    Err((_, actual)) => cur = actual,
+                }
             }
         }
     }
@@ -270,12 +468,16 @@ impl Shard {
         let deadline = new.deadline;
         let mut cur = node.version.load(guard);
         loop {
-            if cur.get().is_none() {
+            let Some(old) = cur.get() else {
                 e.remove();
                 return Err(new);
-            }
+            };
+            let delta = new.data.len() as isize - old.data.len() as isize;
             match node.version.replace(cur, Some(new), guard) {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.account(0, delta);
+                    break;
+                }
                 Err((back, actual)) => {
                     new = back.expect("version given back");
                     cur = actual;
@@ -291,15 +493,25 @@ impl Shard {
     /// down to it (CAS-min), then file an entry there. The order matters for I2: filing first
     /// would let cleanup pop the new entry, see `scheduled` differ and drop it as stale.
     fn lower(&self, node: &Node, hash: u64, deadline: u64, guard: &Guard) {
-        let mut s = node.scheduled.fetch_add(0, Ordering::AcqRel);
+        let mut s = if seeded_bug!(HandshakePlainLoads) {
+            node.scheduled.load(Ordering::Acquire) // BUG (loom only): a load, not an RMW.
+        } else {
+            node.scheduled.fetch_add(0, Ordering::AcqRel)
+        };
         while deadline < s {
+            if seeded_bug!(FileBeforeLower) {
+                self.file(deadline, hash, node.id, guard); // BUG (loom only): file, then lower.
+            }
             match node
                 .scheduled
                 .compare_exchange(s, deadline, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    #[cfg(not(memstore_loom_bug = "lower_without_filing"))]
-                    self.file(deadline, hash, node.id, guard);
+                    // BUG (loom only): LowerWithoutFiling files nothing; FileBeforeLower did above.
+                    let filed = seeded_bug!(FileBeforeLower) || seeded_bug!(LowerWithoutFiling);
+                    if !filed {
+                        self.file(deadline, hash, node.id, guard);
+                    }
                     return;
                 }
                 Err(actual) => s = actual,
@@ -322,14 +534,18 @@ impl Shard {
         let node = e.value();
         let mut cur = node.version.load(guard);
         loop {
-            if cur.get().is_none() {
+            let Some(old) = cur.get() else {
                 // Another delete or cleanup owns the removal; help unlink.
                 e.remove();
                 return false;
-            }
+            };
             // The CAS winner owns the removal (never trust the index's `remove` result).
+            let freed = size(probe.token, &old.data);
             match node.version.replace(cur, None, guard) {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.account(-1, -freed);
+                    break;
+                }
                 Err((_, actual)) => cur = actual,
             }
         }
@@ -378,6 +594,34 @@ impl Shard {
         swept
     }
 
+    /// The deadline of this shard's first expiry entry that is not of the token hash `keep`.
+    pub(crate) fn front_deadline(&self, keep: u64, guard: &Guard) -> Option<u64> {
+        self.front_not_of(keep, guard).map(|e| e.key().0)
+    }
+
+    fn front_not_of<'g>(&'g self, keep: u64, guard: &'g Guard) -> Option<Entry<'g, ExpKey, ()>> {
+        let mut e = self.expiry.front(guard)?;
+        while e.key().1 == keep {
+            e = e.next()?;
+        }
+        Some(e)
+    }
+
+    /// Eviction: pops the first expiry entry not of `keep` (the session committing now) and
+    /// settles it as cleanup would at the entry's own deadline: the session is tombstoned
+    /// (CAS on the version examined, I3) if that deadline is its deadline, else its entry is
+    /// rescheduled (it was extended) or dropped (stale). The same path as cleanup, from the
+    /// front, whatever the deadline. `None` if the shard has nothing to pop.
+    pub(crate) fn evict_front(&self, keep: u64, guard: &Guard) -> Option<Swept> {
+        let e = self.front_not_of(keep, guard)?;
+        let (d, hash, id) = *e.key();
+        if !e.remove() {
+            return Some(Swept::default()); // another evictor or cleanup popped it
+        }
+        drop(e);
+        Some(self.settle(d, hash, id, d, guard))
+    }
+
     /// Settles a popped entry `(d, hash, id)`.
     fn settle(&self, d: u64, hash: u64, id: u64, now: u64, guard: &Guard) -> Swept {
         let stale = Swept {
@@ -399,8 +643,14 @@ impl Shard {
             };
             if v.deadline <= now {
                 // I3: tombstone only the version examined.
-                match node.version.replace(cur, None, guard) {
+                let examined = if seeded_bug!(TombstoneUnexamined) {
+                    node.version.load(guard) // BUG (loom only): whatever the slot holds now.
+                } else {
+                    cur
+                };
+                match node.version.replace(examined, None, guard) {
                     Ok(()) => {
+                        self.account(-1, -size(e.key().token(), &v.data));
                         e.remove();
                         return Swept {
                             reclaimed: 1,
@@ -425,8 +675,12 @@ impl Shard {
             self.file(later, hash, id, guard);
             // Handshake, cleanup side: re-read the version by RMW. A commit that swapped it
             // after we read it may have seen the old `scheduled` and filed nothing.
-            let latest = node.version.read_latest(cur, guard);
-            if !latest.same(cur) {
+            let latest = if seeded_bug!(HandshakePlainLoads) {
+                node.version.load(guard) // BUG (loom only): a load, not an RMW.
+            } else {
+                node.version.read_latest(cur, guard)
+            };
+            if !latest.same(cur) && !seeded_bug!(NoHandshakeRecheck) {
                 if let Some(v2) = latest.get() {
                     self.lower(node, hash, v2.deadline, guard);
                 }

@@ -202,7 +202,11 @@ mod imp {
                     if !cur.0.is_null() {
                         // SAFETY: our CAS removed it from the slot; it came from Box::into_raw.
                         let b = unsafe { Box::from_raw(cur.0) };
-                        self.retired.lock().unwrap().push(b);
+                        if crate::sync::seeded_bug!(ReplaceLeaks) {
+                            std::mem::forget(b); // BUG (loom only): the winner never retires it.
+                        } else {
+                            self.retired.lock().unwrap().push(b);
+                        }
                     }
                     Ok(())
                 }

@@ -4,8 +4,8 @@
 
 use crate::cleanup::Cleaner;
 use crate::clock::{self, Clock, StoreClock};
-use crate::raw::{Probe, Shard, Swept};
-use crate::sync::{self, Arc, AtomicU64, Ordering};
+use crate::raw::{Miss, Probe, Shard, Swept, Usage};
+use crate::sync::{self, Arc, Ordering, StatU64};
 use crate::Error;
 use ahash::RandomState;
 use bytes::Bytes;
@@ -57,13 +57,173 @@ pub(crate) struct Inner {
     pub(crate) clock: StoreClock,
     max_token_len: usize,
     max_data_len: usize,
-    passes: AtomicU64,
-    reclaimed: AtomicU64,
-    rescheduled: AtomicU64,
-    stale: AtomicU64,
+    /// Store-wide sessions and bytes; `Some` only when a bound is set.
+    usage: Option<std::sync::Arc<Usage>>,
+    max_sessions: usize,
+    max_bytes: usize,
+    when_full: WhenFull,
+    passes: StatU64,
+    reclaimed: StatU64,
+    rescheduled: StatU64,
+    stale: StatU64,
+    evicted: StatU64,
+    reads: ReadStats,
 }
 
+/// Read counters striped by thread: each thread bumps its own cache line (no counter shared
+/// by all readers), summed on demand by [`MemStore::stats`].
+struct ReadStats {
+    stripes: Box<[CachePadded<ReadStripe>]>,
+}
+
+#[derive(Default)]
+struct ReadStripe {
+    hits: StatU64,
+    misses: StatU64,
+    expired: StatU64,
+}
+
+impl ReadStats {
+    fn new() -> Self {
+        let n =
+            (std::thread::available_parallelism().map_or(4, |n| n.get()) * 2).next_power_of_two();
+        ReadStats {
+            stripes: (0..n)
+                .map(|_| CachePadded::new(ReadStripe::default()))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn record<T>(&self, r: &Result<T, Miss>) {
+        thread_local! {
+            static STRIPE: usize = {
+                static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            };
+        }
+        let i = STRIPE.try_with(|s| *s).unwrap_or(0) & (self.stripes.len() - 1);
+        let stripe = &self.stripes[i];
+        let counter = match r {
+            Ok(_) => &stripe.hits,
+            Err(Miss::Absent) => &stripe.misses,
+            Err(Miss::Expired) => &stripe.expired,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn sum(&self, f: impl Fn(&ReadStripe) -> &StatU64) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| f(s).load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// What a bounded store does with a commit that would take it over a bound
+/// ([`Builder::max_sessions`], [`Builder::max_bytes`]).
+///
+/// ```
+/// use memstore::{MemStore, WhenFull};
+/// let store = MemStore::builder().max_sessions(100_000).when_full(WhenFull::Refuse).build();
+/// # drop(store);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Commit, then evict the sessions that expire soonest (the fronts of the expiry
+    /// indexes, O(1) to find per shard) until the store is within its bounds again. Never
+    /// the session being committed. The default.
+    #[default]
+    EvictSoonest,
+    /// Refuse the commit with [`Error::SessionLimit`] or [`Error::ByteLimit`], after
+    /// reclaiming any expired sessions. Overwrites that do not grow the store always succeed.
+    Refuse,
+}
+
+/// Evictions one commit performs at most before returning (each pops one expiry entry);
+/// what remains over the bound is evicted by the next commits.
+const MAX_EVICTIONS_PER_COMMIT: usize = 64;
+
 impl Inner {
+    /// Whether the store is over a bound, by the newest counts: read-modify-writes, which
+    /// cannot return a value older than the latest (a stale "over" would evict one session
+    /// too many). Called only after a cheap load says it may be over.
+    fn over(&self, u: &Usage) -> bool {
+        u.sessions.fetch_add(0, Ordering::AcqRel) > self.max_sessions as isize
+            || u.bytes.fetch_add(0, Ordering::AcqRel) > self.max_bytes as isize
+    }
+
+    fn maybe_over(&self, u: &Usage) -> bool {
+        u.sessions.load(Ordering::Relaxed) > self.max_sessions as isize
+            || u.bytes.load(Ordering::Relaxed) > self.max_bytes as isize
+    }
+
+    /// Whether a session of `size` bytes (token + data) fits where the token holds `held`.
+    fn fits(&self, u: &Usage, held: Option<usize>, size: usize) -> Result<(), Error> {
+        let sessions = u.sessions.load(Ordering::Relaxed) + isize::from(held.is_none());
+        let bytes = u.bytes.load(Ordering::Relaxed) + size as isize - held.unwrap_or(0) as isize;
+        if sessions > self.max_sessions as isize {
+            Err(Error::SessionLimit {
+                max: self.max_sessions,
+            })
+        } else if bytes > self.max_bytes as isize {
+            Err(Error::ByteLimit {
+                max: self.max_bytes,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs a commit-like `op` under the store's bounds. `size` is what the session will
+    /// hold (token + data). Refuse: checks first, against what the token holds now,
+    /// reclaiming expired sessions once if that would make room. Evict: runs `op`, then
+    /// evicts the soonest-expiring sessions of other tokens while over a bound. Concurrent
+    /// commits may overshoot by what they add between the check and the eviction (at most
+    /// one session, and one session's bytes, per thread in flight).
+    fn bounded<R>(
+        &self,
+        shard: &Shard,
+        probe: &Probe<'_>,
+        size: usize,
+        now: u64,
+        guard: &sync::Guard,
+        op: impl FnOnce() -> R,
+    ) -> Result<R, Error> {
+        let Some(u) = &self.usage else {
+            return Ok(op());
+        };
+        if self.when_full == WhenFull::Refuse {
+            let held = shard.held_size(probe, guard);
+            let grows = held.map_or(true, |h| size > h);
+            if grows && self.fits(u, held, size).is_err() {
+                self.sweep(now); // expired sessions make room first
+                self.fits(u, held, size)?;
+            }
+            return Ok(op());
+        }
+        let r = op();
+        let mut evictions = 0;
+        while evictions < MAX_EVICTIONS_PER_COMMIT && self.maybe_over(u) && self.over(u) {
+            let soonest = self
+                .shards
+                .iter()
+                .filter_map(|s| s.front_deadline(probe.hash, guard).map(|d| (d, &**s)))
+                .min_by_key(|(d, _)| *d);
+            let Some((_, s)) = soonest else { break };
+            if let Some(swept) = s.evict_front(probe.hash, guard) {
+                self.evicted
+                    .fetch_add(swept.reclaimed, std::sync::atomic::Ordering::Relaxed);
+                self.stale
+                    .fetch_add(swept.stale, std::sync::atomic::Ordering::Relaxed);
+                self.rescheduled
+                    .fetch_add(swept.rescheduled, std::sync::atomic::Ordering::Relaxed);
+            }
+            evictions += 1;
+        }
+        Ok(r)
+    }
+
     #[inline]
     fn route<'t>(&self, token: &'t str) -> (&Shard, Probe<'t>) {
         let hash = self.hasher.hash_one(token);
@@ -184,10 +344,152 @@ impl MemStore {
         let (shard, probe) = self.inner.route(token);
         if deadline <= now {
             shard.delete(&probe, &guard);
-        } else {
-            shard.commit(&probe, data, deadline, &guard);
+            return Ok(());
         }
-        Ok(())
+        let size = token.len() + data.len();
+        self.inner.bounded(shard, &probe, size, now, &guard, || {
+            shard.commit(&probe, data, deadline, &guard);
+        })
+    }
+
+    /// Inserts `token`'s session only if no live session holds it: an atomic
+    /// insert-if-absent. Returns `Ok(true)` if this call inserted it, `Ok(false)` (and leaves
+    /// the store unchanged) if a live session holds the token.
+    ///
+    /// Of any number of concurrent `commit_new` calls for one token, exactly one returns
+    /// `true`. An expired session that cleanup has not reclaimed yet counts as absent: it is
+    /// taken over. This is what session middleware needs to create a session under a freshly
+    /// drawn id without a check-then-insert race.
+    ///
+    /// An `expiry` at or before now inserts nothing (the session would be over at once, as
+    /// with [`commit`](Self::commit)) and returns whether the token was free.
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit); the store is unchanged.
+    ///
+    /// ```
+    /// use memstore::MemStore;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let store = MemStore::new();
+    /// let later = SystemTime::now() + Duration::from_secs(60);
+    /// assert_eq!(store.commit_new("t", "first", later), Ok(true));
+    /// assert_eq!(store.commit_new("t", "second", later), Ok(false)); // taken
+    /// assert_eq!(store.find("t").as_deref(), Some(&b"first"[..]));
+    /// # Ok::<(), memstore::Error>(())
+    /// ```
+    pub fn commit_new(
+        &self,
+        token: &str,
+        data: impl Into<Bytes>,
+        expiry: SystemTime,
+    ) -> Result<bool, Error> {
+        let data = data.into();
+        let deadline = self.check_commit(token, &data, expiry)?;
+        let now = self.inner.clock.now_nanos();
+        let guard = sync::pin();
+        let (shard, probe) = self.inner.route(token);
+        if deadline <= now {
+            return Ok(shard.find(&probe, now, &guard).is_err());
+        }
+        let size = token.len() + data.len();
+        self.inner.bounded(shard, &probe, size, now, &guard, || {
+            shard.commit_new(&probe, data, deadline, now, &guard)
+        })
+    }
+
+    /// Overwrites `token`'s session only if a live session holds it (redis's `SET XX`):
+    /// `Ok(true)` if it did, `Ok(false)` (store unchanged) if the token is missing or expired.
+    ///
+    /// Unlike [`commit`](Self::commit) it never creates a session, so a request that saves a
+    /// session another request has just deleted (a logout) does not bring it back.
+    /// An `expiry` at or before now deletes a live session (and returns `Ok(true)`).
+    ///
+    /// # Errors
+    /// As [`commit`](Self::commit); the store is unchanged.
+    ///
+    /// ```
+    /// use memstore::MemStore;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let store = MemStore::new();
+    /// let later = SystemTime::now() + Duration::from_secs(60);
+    /// assert_eq!(store.commit_existing("t", "x", later), Ok(false)); // nothing to update
+    /// store.commit("t", "x", later)?;
+    /// assert_eq!(store.commit_existing("t", "y", later), Ok(true));
+    /// assert_eq!(store.find("t").as_deref(), Some(&b"y"[..]));
+    /// # Ok::<(), memstore::Error>(())
+    /// ```
+    pub fn commit_existing(
+        &self,
+        token: &str,
+        data: impl Into<Bytes>,
+        expiry: SystemTime,
+    ) -> Result<bool, Error> {
+        let data = data.into();
+        let deadline = self.check_commit(token, &data, expiry)?;
+        self.replace_live(token, Some(data), deadline)
+    }
+
+    /// Moves a live session's expiry to `expiry`, keeping its data (memcached's `touch`,
+    /// redis's `EXPIRE`): `Ok(true)` if it did, `Ok(false)` if the token is missing or
+    /// expired. A commit that races the touch is never undone: the touch keeps the data of
+    /// whichever version it replaces. An `expiry` at or before now deletes a live session.
+    ///
+    /// # Errors
+    /// [`Error::EmptyToken`], [`Error::TokenTooLong`] and [`Error::ExpiryOutOfRange`].
+    ///
+    /// ```
+    /// use memstore::MemStore;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let store = MemStore::new();
+    /// let soon = SystemTime::now() + Duration::from_secs(60);
+    /// store.commit("t", "x", soon)?;
+    /// let later = soon + Duration::from_secs(3600);
+    /// assert_eq!(store.touch("t", later), Ok(true));
+    /// assert_eq!(store.find("t").as_deref(), Some(&b"x"[..]));
+    /// assert_eq!(store.touch("missing", later), Ok(false));
+    /// # Ok::<(), memstore::Error>(())
+    /// ```
+    pub fn touch(&self, token: &str, expiry: SystemTime) -> Result<bool, Error> {
+        self.check_token(token)?;
+        let deadline = clock::to_nanos(expiry).ok_or(Error::ExpiryOutOfRange)?;
+        self.replace_live(token, None, deadline)
+    }
+
+    fn replace_live(&self, token: &str, data: Option<Bytes>, deadline: u64) -> Result<bool, Error> {
+        let now = self.inner.clock.now_nanos();
+        let guard = sync::pin();
+        let (shard, probe) = self.inner.route(token);
+        if deadline <= now {
+            if shard.find(&probe, now, &guard).is_err() {
+                return Ok(false);
+            }
+            return Ok(shard.delete(&probe, &guard));
+        }
+        match data {
+            // A touch keeps the data: it never grows the store.
+            None => Ok(shard.replace_live(&probe, None, deadline, now, &guard)),
+            Some(data) => {
+                let size = token.len() + data.len();
+                self.inner.bounded(shard, &probe, size, now, &guard, || {
+                    shard.replace_live(&probe, Some(data), deadline, now, &guard)
+                })
+            }
+        }
+    }
+
+    /// Validates a commit's input; the deadline in nanoseconds.
+    fn check_commit(&self, token: &str, data: &Bytes, expiry: SystemTime) -> Result<u64, Error> {
+        self.check_token(token)?;
+        if data.len() > self.inner.max_data_len {
+            return Err(Error::DataTooLarge {
+                len: data.len(),
+                max: self.inner.max_data_len,
+            });
+        }
+        clock::to_nanos(expiry).ok_or(Error::ExpiryOutOfRange)
     }
 
     fn check_token(&self, token: &str) -> Result<(), Error> {
@@ -245,7 +547,9 @@ impl MemStore {
         let now = self.inner.clock.now_nanos();
         let guard = sync::pin();
         let (shard, probe) = self.inner.route(token);
-        shard.find(&probe, now, &guard).map(|v| f(&v.data, &v.data))
+        let found = shard.find(&probe, now, &guard);
+        self.inner.reads.record(&found);
+        found.ok().map(|v| f(&v.data, &v.data))
     }
 
     /// The session's expiry, or `None` when missing or expired.
@@ -266,7 +570,23 @@ impl MemStore {
         let (shard, probe) = self.inner.route(token);
         shard
             .find(&probe, now, &guard)
+            .ok()
             .map(|v| clock::from_nanos(v.deadline))
+    }
+
+    /// The current time by the store's clock: what expiries are compared with. Adapters that
+    /// are given a time-to-live (actix-session) add it to this.
+    ///
+    /// ```
+    /// use memstore::{ManualClock, MemStore};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_000);
+    /// let store = MemStore::builder().clock(ManualClock::new(t)).build();
+    /// assert_eq!(store.now(), t);
+    /// ```
+    pub fn now(&self) -> SystemTime {
+        clock::from_nanos(self.inner.clock.now_nanos())
     }
 
     /// Removes `token`'s session. A missing token is a no-op.
@@ -403,6 +723,11 @@ impl MemStore {
             reclaimed: i.reclaimed.load(Ordering::Relaxed),
             rescheduled: i.rescheduled.load(Ordering::Relaxed),
             stale_dropped: i.stale.load(Ordering::Relaxed),
+            evicted: i.evicted.load(Ordering::Relaxed),
+            bytes: usize::try_from(i.shards.iter().map(|s| s.bytes()).sum::<i64>()).unwrap_or(0),
+            hits: i.reads.sum(|s| &s.hits),
+            misses: i.reads.sum(|s| &s.misses),
+            expired_on_read: i.reads.sum(|s| &s.expired),
         }
     }
 
@@ -469,8 +794,19 @@ pub struct Stats {
     pub reclaimed: u64,
     /// Expiry entries that came due for a session whose deadline had moved later: refiled.
     pub rescheduled: u64,
-    /// Stale expiry entries dropped by cleanup.
+    /// Stale expiry entries dropped by cleanup (and eviction).
     pub stale_dropped: u64,
+    /// Sessions evicted to keep a bounded store within its bounds.
+    pub evicted: u64,
+    /// Bytes held: tokens plus data of every session held.
+    pub bytes: usize,
+    /// Reads (`find`, `find_with`) that returned a session.
+    pub hits: u64,
+    /// Reads of tokens that hold no session.
+    pub misses: u64,
+    /// Reads of sessions whose expiry had passed (not returned; cleanup had not reclaimed
+    /// them yet).
+    pub expired_on_read: u64,
 }
 
 /// An iterator over a store's live sessions, from [`MemStore::iter`].
@@ -532,6 +868,9 @@ pub struct Builder {
     shards: Option<usize>,
     max_token_len: usize,
     max_data_len: usize,
+    max_sessions: Option<usize>,
+    max_bytes: Option<usize>,
+    when_full: WhenFull,
 }
 
 impl Default for Builder {
@@ -550,6 +889,9 @@ impl Builder {
             shards: None,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             max_data_len: DEFAULT_MAX_DATA_LEN,
+            max_sessions: None,
+            max_bytes: None,
+            when_full: WhenFull::EvictSoonest,
         }
     }
 
@@ -584,6 +926,54 @@ impl Builder {
         self
     }
 
+    /// Bounds the number of sessions held (expired ones not yet reclaimed count: they hold
+    /// memory). Over the bound, the store does what [`when_full`](Self::when_full) says.
+    /// Unbounded by default. A bounded store keeps two store-wide counters, updated by
+    /// commits that add or remove sessions or change their size.
+    ///
+    /// ```
+    /// use memstore::MemStore;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let store = MemStore::builder().max_sessions(2).build();
+    /// let now = SystemTime::now();
+    /// store.commit("a", "1", now + Duration::from_secs(10))?;
+    /// store.commit("b", "2", now + Duration::from_secs(20))?;
+    /// store.commit("c", "3", now + Duration::from_secs(30))?; // evicts "a", the soonest
+    /// assert_eq!(store.find("a"), None);
+    /// assert_eq!(store.len(), 2);
+    /// # Ok::<(), memstore::Error>(())
+    /// ```
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = Some(n.min(usize::MAX >> 1));
+        self
+    }
+
+    /// Bounds the bytes held: the tokens plus the data of every session held. Over the
+    /// bound, the store does what [`when_full`](Self::when_full) says. Unbounded by default.
+    ///
+    /// ```
+    /// use memstore::{Error, MemStore, WhenFull};
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let store = MemStore::builder().max_bytes(10).when_full(WhenFull::Refuse).build();
+    /// let later = SystemTime::now() + Duration::from_secs(60);
+    /// store.commit("t", "12345678", later)?; // 1 + 8 bytes
+    /// assert_eq!(store.commit("u", "12", later), Err(Error::ByteLimit { max: 10 }));
+    /// # Ok::<(), memstore::Error>(())
+    /// ```
+    pub fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = Some(n.min(usize::MAX >> 1));
+        self
+    }
+
+    /// What a commit that would take the store over a bound does: evict the sessions that
+    /// expire soonest (the default) or fail with a typed error.
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
+    }
+
     /// Builds the store and starts its cleanup thread (unless the interval is zero).
     ///
     /// # Panics
@@ -611,17 +1001,27 @@ impl Builder {
             .unwrap_or_else(default_shards)
             .clamp(1, 4096)
             .next_power_of_two();
+        let usage = (self.max_sessions.is_some() || self.max_bytes.is_some())
+            .then(|| std::sync::Arc::new(Usage::default()));
         let inner = Arc::new(Inner {
-            shards: (0..n).map(|_| CachePadded::new(Shard::new())).collect(),
+            shards: (0..n)
+                .map(|_| CachePadded::new(Shard::new(usage.clone())))
+                .collect(),
             shift: 64 - n.trailing_zeros(),
-            hasher: RandomState::new(),
+            hasher: new_hasher(),
             clock: self.clock,
             max_token_len: self.max_token_len,
             max_data_len: self.max_data_len,
-            passes: AtomicU64::new(0),
-            reclaimed: AtomicU64::new(0),
-            rescheduled: AtomicU64::new(0),
-            stale: AtomicU64::new(0),
+            usage,
+            max_sessions: self.max_sessions.unwrap_or(usize::MAX >> 1),
+            max_bytes: self.max_bytes.unwrap_or(usize::MAX >> 1),
+            when_full: self.when_full,
+            passes: StatU64::new(0),
+            reclaimed: StatU64::new(0),
+            rescheduled: StatU64::new(0),
+            stale: StatU64::new(0),
+            evicted: StatU64::new(0),
+            reads: ReadStats::new(),
         });
         let cleaner = if self.interval.is_zero() {
             None
@@ -630,6 +1030,18 @@ impl Builder {
         };
         Ok(MemStore { inner, cleaner })
     }
+}
+
+#[cfg(not(memstore_loom))]
+fn new_hasher() -> RandomState {
+    RandomState::new()
+}
+
+/// Fixed seeds under loom: a model must make the same choices on every iteration, and the
+/// hash orders both indexes.
+#[cfg(memstore_loom)]
+fn new_hasher() -> RandomState {
+    RandomState::with_seeds(1, 2, 3, 4)
 }
 
 fn default_shards() -> usize {

@@ -1,0 +1,102 @@
+//! Every model of the protocol, each explored by loom (see `src/lib.rs` and `run.sh`).
+#![cfg(memstore_loom)]
+
+use memstore_loom_tests::{self as m, Bound};
+
+#[test]
+fn commit_commit_existing() {
+    m::check(
+        "commit_commit_existing",
+        Bound::Exhaustive,
+        m::commit_commit_existing,
+    );
+}
+
+#[test]
+fn commit_commit_fresh() {
+    m::check(
+        "commit_commit_fresh",
+        Bound::Exhaustive,
+        m::commit_commit_fresh,
+    );
+}
+
+#[test]
+fn commit_delete_existing() {
+    m::check(
+        "commit_delete_existing",
+        Bound::Exhaustive,
+        m::commit_delete_existing,
+    );
+}
+
+#[test]
+fn commit_delete_fresh() {
+    m::check(
+        "commit_delete_fresh",
+        Bound::Exhaustive,
+        m::commit_delete_fresh,
+    );
+}
+
+#[test]
+fn commit_find() {
+    m::check("commit_find", Bound::Preemptions(4), m::commit_find);
+}
+
+#[test]
+fn commit_cleanup() {
+    m::check("commit_cleanup", Bound::Exhaustive, m::commit_cleanup);
+}
+
+#[test]
+fn shortening_commit_reschedule() {
+    m::check(
+        "shortening_commit_reschedule",
+        Bound::Exhaustive,
+        m::shortening_commit_reschedule,
+    );
+}
+
+#[test]
+fn shortening_commit_due() {
+    m::check(
+        "shortening_commit_due",
+        Bound::Exhaustive,
+        m::shortening_commit_due,
+    );
+}
+
+#[test]
+fn delete_reschedule() {
+    m::check("delete_reschedule", Bound::Exhaustive, m::delete_reschedule);
+}
+
+#[test]
+fn delete_expired() {
+    m::check("delete_expired", Bound::Exhaustive, m::delete_expired);
+}
+
+#[test]
+fn stop_drop_tick() {
+    m::check("stop_drop_tick", Bound::Preemptions(4), m::stop_drop_tick);
+}
+
+#[test]
+fn reclamation() {
+    m::check("reclamation", Bound::Exhaustive, m::reclamation);
+}
+
+#[test]
+fn commit_delete_cleanup() {
+    m::check(
+        "commit_delete_cleanup",
+        Bound::Preemptions(4),
+        m::commit_delete_cleanup,
+    );
+}
+
+#[test]
+fn eviction_commit() {
+    m::check("eviction_commit", Bound::Preemptions(4), m::eviction_commit);
+}

@@ -1,0 +1,98 @@
+//! Each seeded protocol bug (`memstore::loom_bugs`, loom builds only) must make its model
+//! fail: a model that cannot fail proves nothing.
+#![cfg(memstore_loom)]
+
+use memstore::loom_bugs::Bug;
+use memstore_loom_tests::{self as m, Bound};
+
+#[test]
+fn file_before_lower() {
+    m::check_bug(
+        Bug::FileBeforeLower,
+        "shortening_commit_due",
+        Bound::Exhaustive,
+        m::shortening_commit_due,
+    );
+}
+
+#[test]
+fn lower_without_filing() {
+    m::check_bug(
+        Bug::LowerWithoutFiling,
+        "commit_commit_existing",
+        Bound::Exhaustive,
+        m::commit_commit_existing,
+    );
+}
+
+#[test]
+fn tombstone_unexamined() {
+    m::check_bug(
+        Bug::TombstoneUnexamined,
+        "commit_cleanup",
+        Bound::Exhaustive,
+        m::commit_cleanup,
+    );
+}
+
+#[test]
+fn no_handshake_recheck() {
+    m::check_bug(
+        Bug::NoHandshakeRecheck,
+        "shortening_commit_reschedule",
+        Bound::Exhaustive,
+        m::shortening_commit_reschedule,
+    );
+}
+
+#[test]
+fn handshake_plain_loads() {
+    m::check_bug(
+        Bug::HandshakePlainLoads,
+        "shortening_commit_reschedule",
+        Bound::Exhaustive,
+        m::shortening_commit_reschedule,
+    );
+}
+
+#[test]
+fn overwrite_remove_insert() {
+    m::check_bug(
+        Bug::OverwriteRemoveInsert,
+        "commit_find",
+        Bound::Preemptions(4),
+        m::commit_find,
+    );
+}
+
+#[test]
+fn stop_check_unlocked() {
+    m::check_bug(
+        Bug::StopCheckUnlocked,
+        "stop_drop_tick",
+        Bound::Preemptions(4),
+        m::stop_drop_tick,
+    );
+}
+
+#[test]
+fn replace_leaks() {
+    m::check_bug(
+        Bug::ReplaceLeaks,
+        "reclamation",
+        Bound::Exhaustive,
+        m::reclamation,
+    );
+}
+
+/// Eviction takes cleanup's path from the front: tombstoning without the CAS on the version
+/// examined evicts a commit that landed first.
+#[test]
+fn eviction_tombstone_unexamined() {
+    m::check_bug(
+        Bug::TombstoneUnexamined,
+        "eviction_commit",
+        Bound::Preemptions(4),
+        m::eviction_commit,
+    );
+}

@@ -1,0 +1,175 @@
+//! A [tower-sessions] 0.15 session store backed by a [`MemStore`] (feature `tower-sessions`).
+//!
+//! tower-sessions' own `MemoryStore` never deletes an expired session; this one does, on the
+//! store's own cleanup thread, and its `create` is an atomic insert-if-absent
+//! ([`MemStore::commit_new`]) that draws a new id on a collision, where a check-then-insert
+//! could let two sessions share one id.
+//!
+//! - A record is stored under its id's string form (22 base64url characters), encoded with
+//!   MessagePack (`rmp-serde`); its `expiry_date` becomes the store's deadline, so an expired
+//!   session is never loaded, whether or not cleanup has reached it.
+//! - `save` is an upsert (the trait's contract), `load` decodes in place (a zero-copy
+//!   [`MemStore::find_with`]), `delete` removes.
+//! - [`ExpiredDeletion::delete_expired`] runs one cleanup pass ([`MemStore::cleanup_now`]). The
+//!   store's own thread already does that every cleanup interval, so there is no need to
+//!   spawn tower-sessions' `continuously_delete_expired` task.
+//!
+//! [tower-sessions]: https://docs.rs/tower-sessions/0.15
+//!
+//! ```
+//! use memstore::tower_sessions::MemStoreSessions;
+//! use tower_sessions_core::session::{Id, Record};
+//! use tower_sessions_core::{ExpiredDeletion, SessionStore};
+//!
+//! # async fn demo() -> Result<(), tower_sessions_core::session_store::Error> {
+//! let store = MemStoreSessions::new(); // cleanup every minute on the store's thread
+//! let mut record = Record {
+//!     id: Id::default(),
+//!     data: Default::default(),
+//!     expiry_date: time::OffsetDateTime::now_utc() + time::Duration::minutes(30),
+//! };
+//! store.create(&mut record).await?; // may draw a new `record.id` on a collision
+//! assert_eq!(store.load(&record.id).await?, Some(record.clone()));
+//! store.delete(&record.id).await?;
+//! assert_eq!(store.load(&record.id).await?, None);
+//! store.delete_expired().await?; // one pass now; the thread does this anyway
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+//! ```
+
+use crate::MemStore;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tower_sessions_core::session::{Id, Record};
+use tower_sessions_core::session_store::{Error, Result};
+use tower_sessions_core::{ExpiredDeletion, SessionStore};
+
+/// A tower-sessions `SessionStore` over a shared [`MemStore`]: a cheap [`Clone`] handle.
+///
+/// Pass it to `tower_sessions::SessionManagerLayer::new`. See the [module docs](self) for how
+/// records are stored and cleaned up.
+///
+/// ```
+/// use memstore::{tower_sessions::MemStoreSessions, MemStore};
+/// use std::time::Duration;
+///
+/// // Default: a store that cleans up every minute.
+/// let sessions = MemStoreSessions::new();
+/// // Or any configured store:
+/// let sessions = MemStoreSessions::from(
+///     MemStore::builder().cleanup_interval(Duration::from_secs(10)).build(),
+/// );
+/// let clone = sessions.clone(); // shares the store
+/// assert!(clone.store().is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct MemStoreSessions {
+    store: Arc<MemStore>,
+}
+
+impl MemStoreSessions {
+    /// A handle to a new [`MemStore::new`] (cleanup every minute on its own thread).
+    ///
+    /// # Panics
+    /// As [`MemStore::new`].
+    pub fn new() -> Self {
+        MemStore::new().into()
+    }
+
+    /// The store: for stats, or to inspect sessions directly. Sessions are keyed by their
+    /// id's string form.
+    pub fn store(&self) -> &MemStore {
+        &self.store
+    }
+
+    /// A record's stored form (MessagePack); shared with the Redis near-cache's store.
+    pub(crate) fn encode(record: &Record) -> Result<Vec<u8>> {
+        rmp_serde::to_vec(record).map_err(|e| Error::Encode(e.to_string()))
+    }
+
+    /// The inverse of [`encode`](Self::encode).
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Record> {
+        rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
+    }
+}
+
+impl Default for MemStoreSessions {
+    fn default() -> Self {
+        MemStoreSessions::new()
+    }
+}
+
+impl From<MemStore> for MemStoreSessions {
+    fn from(store: MemStore) -> Self {
+        MemStoreSessions {
+            store: Arc::new(store),
+        }
+    }
+}
+
+impl From<Arc<MemStore>> for MemStoreSessions {
+    fn from(store: Arc<MemStore>) -> Self {
+        MemStoreSessions { store }
+    }
+}
+
+fn backend(e: crate::Error) -> Error {
+    Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for MemStoreSessions {
+    /// Inserts the record under a fresh id: atomic insert-if-absent, drawing a new
+    /// `record.id` while a live session holds the current one.
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        let expiry = SystemTime::from(record.expiry_date);
+        loop {
+            let data = Self::encode(record)?;
+            if self
+                .store
+                .commit_new(&record.id.to_string(), data, expiry)
+                .map_err(backend)?
+            {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    /// Inserts or overwrites the record; its `expiry_date` is the session's deadline (one in
+    /// the past deletes it).
+    async fn save(&self, record: &Record) -> Result<()> {
+        let data = Self::encode(record)?;
+        self.store
+            .commit(
+                &record.id.to_string(),
+                data,
+                SystemTime::from(record.expiry_date),
+            )
+            .map_err(backend)
+    }
+
+    /// The live record, or `None` when missing or expired.
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        self.store
+            .find_with(&id.to_string(), Self::decode)
+            .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        self.store.delete(&id.to_string());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for MemStoreSessions {
+    /// One cleanup pass ([`MemStore::cleanup_now`]): O(expired sessions), lock-free. The
+    /// store's own thread runs one every cleanup interval anyway.
+    async fn delete_expired(&self) -> Result<()> {
+        self.store.cleanup_now();
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! The tower-sessions 0.15 `SessionStore` of [`NearCache`] (features `redis`, which enables
+//! `tower-sessions`).
+//!
+//! Records are stored exactly as [`MemStoreSessions`](crate::tower_sessions::MemStoreSessions)
+//! stores them (MessagePack, keyed by the id's string form), under the near-cache's Redis key
+//! prefix, with the record's `expiry_date` as the deadline in both tiers. `create` is an
+//! insert-if-absent in Redis (`SET ... NX`), so two app servers can never hand out one id.
+//!
+//! tower-sessions-redis-store is not reused: its current release still implements
+//! tower-sessions-core 0.14's trait, not 0.15's.
+
+use super::{NearCache, NearCacheError};
+use crate::tower_sessions::MemStoreSessions;
+use async_trait::async_trait;
+use std::time::SystemTime;
+use tower_sessions_core::session::{Id, Record};
+use tower_sessions_core::session_store::{Error, Result};
+use tower_sessions_core::SessionStore;
+
+fn backend(e: NearCacheError) -> Error {
+    Error::Backend(e.to_string())
+}
+
+/// Sessions shared by every app server through Redis, read from the local tier.
+///
+/// ```no_run
+/// use memstore::redis::NearCache;
+/// use tower_sessions_core::session::{Id, Record};
+/// use tower_sessions_core::SessionStore;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = NearCache::connect("redis://127.0.0.1:6379").await?;
+/// // Pass `store` to `tower_sessions::SessionManagerLayer::new`; or use it directly:
+/// let mut record = Record {
+///     id: Id::default(),
+///     data: Default::default(),
+///     expiry_date: time::OffsetDateTime::now_utc() + time::Duration::minutes(30),
+/// };
+/// store.create(&mut record).await?;
+/// assert_eq!(store.load(&record.id).await?, Some(record));
+/// # Ok(())
+/// # }
+/// ```
+#[async_trait]
+impl SessionStore for NearCache {
+    /// Inserts the record under a fresh id (`SET ... NX`), drawing a new `record.id` while
+    /// Redis holds a live session under the current one.
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        let expiry = SystemTime::from(record.expiry_date);
+        loop {
+            let data = MemStoreSessions::encode(record)?;
+            if self
+                .commit_new(&record.id.to_string(), data, expiry)
+                .await
+                .map_err(backend)?
+            {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    /// Inserts or overwrites the record; its `expiry_date` is the deadline (one in the past
+    /// deletes it).
+    async fn save(&self, record: &Record) -> Result<()> {
+        let data = MemStoreSessions::encode(record)?;
+        self.commit(
+            &record.id.to_string(),
+            data,
+            SystemTime::from(record.expiry_date),
+        )
+        .await
+        .map_err(backend)
+    }
+
+    /// The live record, or `None` when missing or expired.
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        self.find(&id.to_string())
+            .await
+            .map_err(backend)?
+            .map(|data| MemStoreSessions::decode(&data))
+            .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        NearCache::delete(self, &id.to_string())
+            .await
+            .map_err(backend)
+    }
+}

@@ -1,0 +1,542 @@
+//! The Redis near-cache against a real `redis-server` that each test starts on a free loopback
+//! port and kills at the end. Without redis-server on PATH these tests print a skip message
+//! and pass, except in CI (`CI` set), where they fail.
+//!
+//! No sleep synchronises anything here: every wait for an invalidation is a poll with a
+//! deadline, and the only timed waits are for a deadline to pass (expiry, the staleness bound).
+#![cfg(feature = "redis")]
+
+mod redis_support;
+
+use memstore::redis::{NearCache, NearCacheError};
+use memstore::{Bytes, Clock, ManualClock};
+use redis_support::{redis_server_or_skip, RedisServer};
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a test waits for something that should take milliseconds.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// The staleness bound the instances run with.
+const BOUND: Duration = Duration::from_millis(300);
+
+fn server(what: &str) -> Option<RedisServer> {
+    redis_server_or_skip(what).map(RedisServer::start)
+}
+
+async fn instance(redis: &RedisServer) -> NearCache {
+    NearCache::builder()
+        .max_staleness(BOUND)
+        .connect(redis.url())
+        .await
+        .expect("connect")
+}
+
+/// A whole-millisecond expiry `secs` from now (both tiers keep milliseconds).
+fn in_secs(secs: u64) -> SystemTime {
+    let t = SystemTime::now() + Duration::from_secs(secs);
+    let ms = t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+fn b(s: &'static str) -> Option<Bytes> {
+    Some(Bytes::from_static(s.as_bytes()))
+}
+
+/// Polls `check` until it holds, failing after [`PATIENCE`]. A deadline poll: the pause
+/// between tries only paces it.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {PATIENCE:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Reads `t` on `n` until the value is held in `n`'s local tier. The first fill after another
+/// instance's write can be dropped on purpose: if that write's invalidation is applied while
+/// the fill is in flight, the fill cannot tell it from a newer write and keeps nothing.
+async fn cached(n: &NearCache, t: &str, v: &'static str) {
+    eventually(&format!("{t}={v} cached locally"), || async {
+        assert_eq!(n.find(t).await.unwrap(), b(v));
+        n.local().find(t) == b(v)
+    })
+    .await;
+}
+
+fn raw(redis: &RedisServer) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_instance_is_seen_on_the_other_after_the_invalidation() {
+    let Some(redis) = server("a_write_on_one_instance_is_seen_on_the_other") else {
+        return;
+    };
+    let (a, b_) = (instance(&redis).await, instance(&redis).await);
+    a.commit("t", "v1", in_secs(600)).await.unwrap();
+
+    // b misses locally, reads Redis and caches; its next read is a local hit.
+    assert_eq!(b_.local().find("t"), None);
+    cached(&b_, "t", "v1").await;
+    let hits = b_.stats().local_hits;
+    assert_eq!(b_.find("t").await.unwrap(), b("v1"));
+    assert_eq!(b_.stats().local_hits, hits + 1, "served locally");
+
+    // a overwrites: b's cached copy is dropped when the invalidation arrives.
+    a.commit("t", "v2", in_secs(600)).await.unwrap();
+    let acked = Instant::now();
+    eventually("b's copy invalidated", || async {
+        b_.local().find("t").is_none()
+    })
+    .await;
+    assert!(b_.stats().invalidations >= 1);
+    assert_eq!(b_.find("t").await.unwrap(), b("v2"));
+    cached(&b_, "t", "v2").await;
+
+    // It stays that way: no later read brings v1 back.
+    let end = acked + BOUND * 2;
+    while Instant::now() < end {
+        assert_eq!(b_.find("t").await.unwrap(), b("v2"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_value_is_replaced_within_the_staleness_bound() {
+    let Some(redis) = server("a_cached_value_is_replaced_within_the_staleness_bound") else {
+        return;
+    };
+    let (a, b_) = (instance(&redis).await, instance(&redis).await);
+    a.commit("t", "old", in_secs(600)).await.unwrap();
+    cached(&b_, "t", "old").await;
+
+    a.commit("t", "new", in_secs(600)).await.unwrap();
+    let acked = Instant::now();
+    // Read as fast as possible: "old" is allowed only before ack + BOUND, and once "new" has
+    // been read, "old" never comes back.
+    let mut seen_new = false;
+    loop {
+        let now = Instant::now();
+        let got = b_.find("t").await.unwrap();
+        if got == b("new") {
+            seen_new = true;
+        } else {
+            assert_eq!(got, b("old"), "only the two values exist");
+            assert!(!seen_new, "a read went back to the old value");
+            assert!(
+                now < acked + BOUND,
+                "old value read {:?} after the write was acknowledged",
+                now - acked
+            );
+        }
+        if now > acked + BOUND * 2 {
+            break;
+        }
+    }
+    assert!(seen_new);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_keeps_its_own_write_cached() {
+    let Some(redis) = server("a_writer_keeps_its_own_write_cached") else {
+        return;
+    };
+    let (a, b_) = (instance(&redis).await, instance(&redis).await);
+    a.commit("t", "mine", in_secs(600)).await.unwrap();
+    // Read-your-writes, from the local tier at once.
+    assert_eq!(a.local().find("t"), b("mine"));
+    assert_eq!(a.find("t").await.unwrap(), b("mine"));
+    // Another round trip on a's connection: an echo of a's own write (had tracking no
+    // NOLOOP) would have been pushed before this reply and applied before it is returned.
+    assert_eq!(a.find("other").await.unwrap(), None);
+    assert_eq!(b_.find("t").await.unwrap(), b("mine"));
+    b_.commit("u", "theirs", in_secs(600)).await.unwrap();
+    eventually("b's write reaches a's connection", || async {
+        a.stats().invalidations >= 1
+    })
+    .await;
+    assert_eq!(a.local().find("t"), b("mine"), "own write not invalidated");
+    assert_eq!(a.stats().conflicts, 0);
+    let hits = a.stats().local_hits;
+    assert_eq!(a.find("t").await.unwrap(), b("mine"));
+    assert_eq!(a.stats().local_hits, hits + 1);
+
+    // Overwrite and delete: read-your-writes each time.
+    a.commit("t", "mine2", in_secs(600)).await.unwrap();
+    assert_eq!(a.find("t").await.unwrap(), b("mine2"));
+    a.delete("t").await.unwrap();
+    assert_eq!(a.find("t").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_on_one_instance_logs_the_user_out_on_both() {
+    let Some(redis) = server("delete_on_one_instance_logs_the_user_out_on_both") else {
+        return;
+    };
+    let (a, b_) = (instance(&redis).await, instance(&redis).await);
+    a.commit("t", "user=42", in_secs(600)).await.unwrap();
+    cached(&b_, "t", "user=42").await;
+
+    a.delete("t").await.unwrap();
+    assert_eq!(a.find("t").await.unwrap(), None);
+    eventually("b's copy invalidated", || async {
+        b_.local().find("t").is_none()
+    })
+    .await;
+    assert_eq!(b_.find("t").await.unwrap(), None);
+    assert_eq!(b_.all().await.unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_stale_read_after_redis_restarts() {
+    let Some(mut redis) = server("no_stale_read_after_redis_restarts") else {
+        return;
+    };
+    let (a, b_) = (instance(&redis).await, instance(&redis).await);
+    a.commit("kept", "v1", in_secs(600)).await.unwrap();
+    a.commit("lost", "v1", in_secs(600)).await.unwrap();
+    for t in ["kept", "lost"] {
+        cached(&b_, t, "v1").await;
+    }
+
+    // The restarted server is empty (no persistence): every cached session is stale now.
+    redis.restart();
+    eventually("both instances reconnected", || async {
+        let (sa, sb) = (a.stats(), b_.stats());
+        sa.reconnects >= 1 && sb.reconnects >= 1 && sa.connected && sb.connected
+    })
+    .await;
+    let stats = b_.stats();
+    assert!(stats.connection_losses >= 1, "{stats:?}");
+    assert!(stats.flushes >= 1, "{stats:?}");
+
+    // Nothing stale: Redis lost both sessions, so both read as gone.
+    assert_eq!(b_.find("lost").await.unwrap(), None);
+    assert_eq!(b_.find("kept").await.unwrap(), None);
+    assert_eq!(a.find("kept").await.unwrap(), None);
+    // Writes after the restart are shared again, and invalidations flow again.
+    a.commit("kept", "v2", in_secs(600)).await.unwrap();
+    assert_eq!(b_.find("kept").await.unwrap(), b("v2"));
+    cached(&b_, "kept", "v2").await;
+    a.commit("kept", "v3", in_secs(600)).await.unwrap();
+    eventually("b's copy invalidated after the reconnect", || async {
+        b_.local().find("kept").is_none()
+    })
+    .await;
+    assert_eq!(b_.find("kept").await.unwrap(), b("v3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_drops_the_local_tier_and_fails_typed() {
+    let Some(mut redis) = server("a_lost_connection_drops_the_local_tier") else {
+        return;
+    };
+    let a = instance(&redis).await;
+    a.commit("t", "v", in_secs(600)).await.unwrap();
+    assert_eq!(a.local().len(), 1);
+    redis.kill();
+    eventually("the loss noticed", || async {
+        a.stats().connection_losses >= 1
+    })
+    .await;
+    assert!(a.local().is_empty(), "local tier dropped on the loss");
+    assert!(!a.stats().connected);
+    // No server: a typed error, never a stale hit or a panic.
+    match a.find("t").await {
+        Err(NearCacheError::Disconnected | NearCacheError::Redis(_)) => {}
+        other => panic!("expected an error while Redis is down, got {other:?}"),
+    }
+    assert!(a.commit("t", "w", in_secs(600)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_is_honoured_by_both_tiers() {
+    let Some(redis) = server("expiry_is_honoured_by_both_tiers") else {
+        return;
+    };
+    let (a, b_) = (instance(&redis).await, instance(&redis).await);
+    let expiry = in_secs(1);
+    a.commit("t", "short", expiry).await.unwrap();
+    cached(&b_, "t", "short").await;
+    for n in [&a, &b_] {
+        assert_eq!(
+            n.local().expiry("t"),
+            Some(expiry),
+            "same deadline in both tiers"
+        );
+        assert_eq!(n.expiry("t").await.unwrap(), Some(expiry));
+    }
+    let ms: i64 = redis::cmd("PEXPIRETIME")
+        .arg("memstore:t")
+        .query(&mut raw(&redis))
+        .unwrap();
+    assert_eq!(
+        UNIX_EPOCH + Duration::from_millis(ms as u64),
+        expiry,
+        "PXAT"
+    );
+
+    // Wait for the deadline itself to pass (time, not synchronisation).
+    let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(1)).await;
+    for n in [&a, &b_] {
+        assert_eq!(n.local().find("t"), None, "local tier: expired");
+        assert_eq!(n.find("t").await.unwrap(), None);
+    }
+    let mut conn = raw(&redis);
+    eventually("Redis expired the key", || {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg("memstore:t")
+            .query(&mut conn)
+            .unwrap();
+        std::future::ready(!exists)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_clock_decides_expiry_even_while_redis_holds_the_key() {
+    let Some(redis) = server("the_local_clock_decides_expiry") else {
+        return;
+    };
+    let clock = ManualClock::new(SystemTime::now());
+    let b_ = NearCache::builder()
+        .clock(clock.clone())
+        .cleanup_interval(Duration::ZERO)
+        .connect(redis.url())
+        .await
+        .unwrap();
+    let a = instance(&redis).await;
+    a.commit("t", "x", in_secs(3600)).await.unwrap();
+    cached(&b_, "t", "x").await;
+    clock.advance(Duration::from_secs(7200));
+    assert_eq!(b_.local().find("t"), None);
+    assert_eq!(b_.find("t").await.unwrap(), None, "expired by b's clock");
+    assert_eq!(a.find("t").await.unwrap(), b("x"), "live by a's clock");
+    // An expiry that is already past by b's clock deletes, in Redis too.
+    b_.commit("t", "y", clock.now() - Duration::from_secs(1))
+        .await
+        .unwrap();
+    eventually("a sees the delete", || async {
+        a.find("t").await.unwrap().is_none()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_and_readers_converge_on_the_last_write() {
+    let Some(redis) = server("concurrent_writers_and_readers_converge") else {
+        return;
+    };
+    let (a, b_) = (instance(&redis).await, instance(&redis).await);
+    // Writers on both instances and readers on both race on a few tokens: fills against
+    // invalidations, writes against fills in one instance. Afterwards no instance may hold a
+    // value that Redis does not.
+    let tokens = ["t0", "t1", "t2"];
+    let mut tasks = Vec::new();
+    for (w, n) in [(0u32, a.clone()), (1, b_.clone())] {
+        tasks.push(tokio::spawn(async move {
+            for i in 0..300u32 {
+                let t = ["t0", "t1", "t2"][(i % 3) as usize];
+                n.commit(t, format!("w{w}-{i}"), in_secs(600))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for n in [a.clone(), b_.clone(), a.clone(), b_.clone()] {
+        tasks.push(tokio::spawn(async move {
+            for i in 0..600usize {
+                n.find(tokens[i % 3]).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = Instant::now();
+    let mut conn = raw(&redis);
+    for t in tokens {
+        let truth: Vec<u8> = redis::cmd("GET")
+            .arg(format!("memstore:{t}"))
+            .query(&mut conn)
+            .unwrap();
+        // After the bound, every read on either instance is Redis's value.
+        let left = (acked + BOUND).saturating_duration_since(Instant::now());
+        tokio::time::sleep(left).await;
+        for n in [&a, &b_] {
+            assert_eq!(n.find(t).await.unwrap().as_deref(), Some(&truth[..]), "{t}");
+            if let Some(local) = n.local().find(t) {
+                assert_eq!(&local[..], &truth[..], "{t}: stale local entry");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_shared_listed_and_created_once() {
+    let Some(redis) = server("sessions_are_shared_listed_and_created_once") else {
+        return;
+    };
+    let (a, b_) = (instance(&redis).await, instance(&redis).await);
+    a.commit("x", "1", in_secs(600)).await.unwrap();
+    b_.commit("y", "2", in_secs(600)).await.unwrap();
+    let all = a.all().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all.get("x"), b("1").as_ref());
+    assert_eq!(all.get("y"), b("2").as_ref());
+    // Insert-if-absent across instances.
+    assert!(a.commit_new("new", "a", in_secs(600)).await.unwrap());
+    assert!(!b_.commit_new("new", "b", in_secs(600)).await.unwrap());
+    assert_eq!(b_.find("new").await.unwrap(), b("a"));
+    // FLUSHALL: every instance drops its whole local tier.
+    let flushes = b_.stats().flushes;
+    let () = redis::cmd("FLUSHALL").query(&mut raw(&redis)).unwrap();
+    eventually("b flushed", || async { b_.stats().flushes > flushes }).await;
+    assert!(b_.local().is_empty());
+    assert_eq!(b_.find("new").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_typed_error() {
+    let Some(redis) = server("bad_input_is_a_typed_error") else {
+        return;
+    };
+    let n = NearCache::builder()
+        .max_token_len(8)
+        .max_data_len(4)
+        .connect(redis.url())
+        .await
+        .unwrap();
+    let later = in_secs(600);
+    assert!(matches!(
+        n.commit("", "x", later).await,
+        Err(NearCacheError::Invalid(memstore::Error::EmptyToken))
+    ));
+    assert!(matches!(
+        n.commit("123456789", "x", later).await,
+        Err(NearCacheError::Invalid(memstore::Error::TokenTooLong {
+            len: 9,
+            max: 8
+        }))
+    ));
+    assert!(matches!(
+        n.commit("t", "12345", later).await,
+        Err(NearCacheError::Invalid(memstore::Error::DataTooLarge {
+            len: 5,
+            max: 4
+        }))
+    ));
+    assert!(matches!(
+        n.commit("t", "x", UNIX_EPOCH + Duration::from_secs(u64::MAX / 2))
+            .await,
+        Err(NearCacheError::Invalid(memstore::Error::ExpiryOutOfRange))
+    ));
+    assert_eq!(n.find("").await.unwrap(), None);
+    n.delete("123456789").await.unwrap();
+    assert!(n.all().await.unwrap().is_empty(), "nothing was written");
+    assert!(NearCache::connect("not a url").await.is_err());
+}
+
+mod e2e {
+    //! Two axum app servers (tower-sessions) sharing sessions through Redis.
+    use super::*;
+    use axum::{extract::Path, http::StatusCode, routing::get, Router};
+    use tower_sessions::{Session, SessionManagerLayer};
+
+    async fn set(session: Session, Path(v): Path<String>) -> Result<&'static str, StatusCode> {
+        session
+            .insert("v", v)
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        Ok("ok")
+    }
+
+    async fn read(session: Session) -> Result<String, StatusCode> {
+        let v: Option<String> = session
+            .get("v")
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        Ok(v.unwrap_or_else(|| "none".into()))
+    }
+
+    async fn logout(session: Session) -> Result<&'static str, StatusCode> {
+        session
+            .flush()
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        Ok("bye")
+    }
+
+    async fn app_server(store: NearCache) -> String {
+        let app = Router::new()
+            .route("/set/{v}", get(set))
+            .route("/get", get(read))
+            .route("/logout", get(logout))
+            .layer(SessionManagerLayer::new(store).with_secure(false));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    async fn get_text(c: &reqwest::Client, url: String) -> String {
+        let res = c.get(&url).send().await.unwrap();
+        assert!(res.status().is_success(), "{url}: {}", res.status());
+        res.text().await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_app_servers_share_sessions_through_redis() {
+        let Some(redis) = server("two_app_servers_share_sessions_through_redis") else {
+            return;
+        };
+        let (na, nb) = (instance(&redis).await, instance(&redis).await);
+        let s1 = app_server(na.clone()).await;
+        let s2 = app_server(nb.clone()).await;
+        // One browser: cookies are per host, not per port, so both servers get its cookie.
+        let c = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+
+        assert_eq!(get_text(&c, format!("{s1}/set/one")).await, "ok");
+        eventually("server 2 reads and caches the session", || {
+            let (c, url, nb) = (c.clone(), format!("{s2}/get"), nb.clone());
+            async move {
+                assert_eq!(get_text(&c, url).await, "one");
+                nb.local().len() == 1
+            }
+        })
+        .await;
+
+        // Server 2 writes; server 1 (which cached its own write) sees it once invalidated.
+        assert_eq!(get_text(&c, format!("{s2}/set/two")).await, "ok");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match get_text(&c, format!("{s1}/get")).await.as_str() {
+                "two" => break,
+                "one" => assert!(Instant::now() < deadline, "server 1 stuck on the old value"),
+                other => panic!("server 1 read {other:?}"),
+            }
+        }
+
+        // Log out on server 1: server 2 logs the user out too.
+        assert_eq!(get_text(&c, format!("{s1}/logout")).await, "bye");
+        eventually("server 2 logged out", || {
+            let (c, url) = (c.clone(), format!("{s2}/get"));
+            async move { get_text(&c, url).await == "none" }
+        })
+        .await;
+        assert!(
+            na.all().await.unwrap().is_empty(),
+            "no session left in Redis"
+        );
+    }
+}
