@@ -43,77 +43,38 @@ use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
 use std::cmp::Ordering as CmpOrdering;
+use subtle::ConstantTimeEq;
 
 /// A token and its keyed hash: the primary index's key, ordered by (hash, token).
+///
+/// Look-ups search by the hash alone (`Borrow<u64>`): the search compares plain `u64`s, no
+/// token bytes and no dynamic dispatch, and lands on the first node with that hash; the
+/// token is then checked with a constant-time comparison, walking on through the (in
+/// practice nonexistent) other nodes of the same 64-bit keyed hash. The projection to the
+/// hash is monotone in the key order, so searching by it finds exactly the nodes with that
+/// hash; `Borrow`'s equality contract is only loosened for such collisions, which the walk
+/// handles. Inserts compare whole keys.
 #[derive(Clone)]
 pub(crate) struct Key {
     hash: u64,
     token: Box<str>,
 }
 
-/// What a key is compared as; lets look-ups borrow the caller's `&str` (no allocation).
-pub(crate) trait KeyView {
-    fn hash(&self) -> u64;
-    fn token(&self) -> &str;
-}
-
-impl KeyView for Key {
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-    fn token(&self) -> &str {
+impl Key {
+    pub(crate) fn token(&self) -> &str {
         &self.token
     }
 }
 
-/// A borrowed key for look-ups.
-pub(crate) struct Probe<'a> {
-    pub(crate) hash: u64,
-    pub(crate) token: &'a str,
-}
-
-impl KeyView for Probe<'_> {
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-    fn token(&self) -> &str {
-        self.token
+impl Borrow<u64> for Key {
+    fn borrow(&self) -> &u64 {
+        &self.hash
     }
 }
 
-#[inline]
-fn cmp_views(a: &dyn KeyView, b: &dyn KeyView) -> CmpOrdering {
-    // Comparisons almost always end on the hash; tokens are compared only on a hash tie.
-    a.hash()
-        .cmp(&b.hash())
-        .then_with(|| a.token().as_bytes().cmp(b.token().as_bytes()))
-}
-
-impl<'a> Borrow<dyn KeyView + 'a> for Key {
-    fn borrow(&self) -> &(dyn KeyView + 'a) {
-        self
-    }
-}
-
-impl PartialEq for dyn KeyView + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        cmp_views(self, other) == CmpOrdering::Equal
-    }
-}
-impl Eq for dyn KeyView + '_ {}
-impl PartialOrd for dyn KeyView + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for dyn KeyView + '_ {
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        cmp_views(self, other)
-    }
-}
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        cmp_views(self, other) == CmpOrdering::Equal
+        self.hash == other.hash && self.token == other.token
     }
 }
 impl Eq for Key {}
@@ -124,8 +85,23 @@ impl PartialOrd for Key {
 }
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> CmpOrdering {
-        cmp_views(self, other)
+        self.hash
+            .cmp(&other.hash)
+            .then_with(|| self.token.as_bytes().cmp(other.token.as_bytes()))
     }
+}
+
+/// A borrowed key for look-ups: the caller's `&str` and its keyed hash (no allocation).
+pub(crate) struct Probe<'a> {
+    pub(crate) hash: u64,
+    pub(crate) token: &'a str,
+}
+
+/// Token equality in time that depends only on the lengths: a look-up never reveals how
+/// much of a stored token a guess matched.
+#[inline]
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// One committed value of a session.
@@ -286,20 +262,34 @@ impl Shard {
         self.expiry.len()
     }
 
+    /// `probe`'s node, if one is linked: a search by hash, then the token check.
+    #[inline]
+    fn entry<'g>(&'g self, probe: &Probe<'_>, guard: &'g Guard) -> Option<Entry<'g, Key, Node>> {
+        let mut e = self.primary.lower_bound(&probe.hash, guard)?;
+        loop {
+            if e.key().hash != probe.hash {
+                return None;
+            }
+            if same_token(&e.key().token, probe.token) {
+                return Some(e);
+            }
+            e = e.next()?;
+        }
+    }
+
     /// The live version of `probe`, or why there is none: I1.
     #[inline]
     pub(crate) fn find<'g>(
         &'g self,
         probe: &Probe<'_>,
-        now: u64,
+        now: impl FnOnce() -> u64,
         guard: &'g Guard,
     ) -> Result<&'g Version, Miss> {
-        let e = self
-            .primary
-            .get(probe as &dyn KeyView, guard)
-            .ok_or(Miss::Absent)?;
+        let e = self.entry(probe, guard).ok_or(Miss::Absent)?;
         let v = e.value().version.load(guard).get().ok_or(Miss::Absent)?;
-        if v.deadline > now {
+        // The clock is read only for a hit, after the search: a miss costs no clock read, and
+        // "now" is no earlier than the start of the call either way.
+        if v.deadline > now() {
             Ok(v)
         } else {
             Err(Miss::Expired)
@@ -308,7 +298,7 @@ impl Shard {
 
     /// The size (token + data) of the version `probe` holds, live or expired; `None` if none.
     pub(crate) fn held_size(&self, probe: &Probe<'_>, guard: &Guard) -> Option<usize> {
-        let e = self.primary.get(probe as &dyn KeyView, guard)?;
+        let e = self.entry(probe, guard)?;
         let v = e.value().version.load(guard).get()?;
         Some(probe.token.len() + v.data.len())
     }
@@ -317,7 +307,7 @@ impl Shard {
     pub(crate) fn commit(&self, probe: &Probe<'_>, data: Bytes, deadline: u64, guard: &Guard) {
         let mut new = Some(Version::boxed(data, deadline));
         loop {
-            if let Some(e) = self.primary.get(probe as &dyn KeyView, guard) {
+            if let Some(e) = self.entry(probe, guard) {
                 if seeded_bug!(OverwriteRemoveInsert) && e.remove() {
                     continue; // BUG (loom only): unlink the node, then link a new one.
                 }
@@ -424,7 +414,7 @@ impl Shard {
         guard: &Guard,
     ) -> bool {
         'lookup: loop {
-            let Some(e) = self.primary.get(probe as &dyn KeyView, guard) else {
+            let Some(e) = self.entry(probe, guard) else {
                 return false;
             };
             let node = e.value();
@@ -528,7 +518,7 @@ impl Shard {
 
     /// Deletes `probe`'s session; `true` if this call removed a live or expired version.
     pub(crate) fn delete(&self, probe: &Probe<'_>, guard: &Guard) -> bool {
-        let Some(e) = self.primary.get(probe as &dyn KeyView, guard) else {
+        let Some(e) = self.entry(probe, guard) else {
             return false;
         };
         let node = e.value();
@@ -562,8 +552,7 @@ impl Shard {
         id: u64,
         guard: &'g Guard,
     ) -> Option<Entry<'g, Key, Node>> {
-        let probe = Probe { hash, token: "" };
-        let mut e = self.primary.lower_bound(&probe as &dyn KeyView, guard)?;
+        let mut e = self.primary.lower_bound(&hash, guard)?;
         loop {
             if e.key().hash != hash {
                 return None;

@@ -18,6 +18,10 @@ use std::time::{Duration, SystemTime};
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 /// The default limit on a token's length in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 256;
+/// [`MemStore::find`] copies data up to this many bytes, and shares larger data by reference
+/// count. Measured (BENCHMARKS.md): on a hot session read by several threads, a 128-byte
+/// copy is faster than the shared counter's cache-line traffic.
+pub const FIND_COPY_LIMIT: usize = 1024;
 /// The default limit on a session's data in bytes (1 MiB).
 pub const DEFAULT_MAX_DATA_LEN: usize = 1 << 20;
 
@@ -54,6 +58,8 @@ pub(crate) struct Inner {
     shards: Box<[CachePadded<Shard>]>,
     shift: u32,
     hasher: RandomState,
+    /// Tests only: every token hashes to the same value (all keys collide).
+    collide: bool,
     pub(crate) clock: StoreClock,
     max_token_len: usize,
     max_data_len: usize,
@@ -226,7 +232,11 @@ impl Inner {
 
     #[inline]
     fn route<'t>(&self, token: &'t str) -> (&Shard, Probe<'t>) {
-        let hash = self.hasher.hash_one(token);
+        let hash = if self.collide {
+            0
+        } else {
+            self.hasher.hash_one(token)
+        };
         // The top bits pick the shard; within a shard keys still order by the whole hash.
         let i = if self.shift >= 64 {
             0
@@ -390,7 +400,7 @@ impl MemStore {
         let guard = sync::pin();
         let (shard, probe) = self.inner.route(token);
         if deadline <= now {
-            return Ok(shard.find(&probe, now, &guard).is_err());
+            return Ok(shard.find(&probe, || now, &guard).is_err());
         }
         let size = token.len() + data.len();
         self.inner.bounded(shard, &probe, size, now, &guard, || {
@@ -463,7 +473,7 @@ impl MemStore {
         let guard = sync::pin();
         let (shard, probe) = self.inner.route(token);
         if deadline <= now {
-            if shard.find(&probe, now, &guard).is_err() {
+            if shard.find(&probe, || now, &guard).is_err() {
                 return Ok(false);
             }
             return Ok(shard.delete(&probe, &guard));
@@ -505,9 +515,12 @@ impl MemStore {
         Ok(())
     }
 
-    /// `token`'s data, or `None` when it is missing or expired. The [`Bytes`] shares the
-    /// stored buffer (a reference count, no copy); see [`find_with`](Self::find_with) for a
-    /// read that writes no shared memory at all.
+    /// `token`'s data, or `None` when it is missing or expired. Data up to
+    /// [`FIND_COPY_LIMIT`] bytes (a typical session) comes back as a fresh copy, which writes
+    /// no memory that other threads read: sharing a reference count would make every reader
+    /// of a hot session write one cache line. Larger data shares the stored buffer (a
+    /// reference count, no copy). [`find_with`](Self::find_with) reads in place, with no
+    /// copy at all.
     ///
     /// ```
     /// use memstore::MemStore;
@@ -521,7 +534,13 @@ impl MemStore {
     /// ```
     #[inline]
     pub fn find(&self, token: &str) -> Option<Bytes> {
-        self.find_with_inner(token, |_, b| b.clone())
+        self.find_with_inner(token, |d, b| {
+            if d.len() <= FIND_COPY_LIMIT {
+                Bytes::copy_from_slice(d)
+            } else {
+                b.clone()
+            }
+        })
     }
 
     /// Calls `f` with `token`'s live data, borrowed in place: no lock, no copy, no reference
@@ -544,10 +563,9 @@ impl MemStore {
 
     #[inline]
     fn find_with_inner<R>(&self, token: &str, f: impl FnOnce(&[u8], &Bytes) -> R) -> Option<R> {
-        let now = self.inner.clock.now_nanos();
         let guard = sync::pin();
         let (shard, probe) = self.inner.route(token);
-        let found = shard.find(&probe, now, &guard);
+        let found = shard.find(&probe, || self.inner.clock.now_nanos(), &guard);
         self.inner.reads.record(&found);
         found.ok().map(|v| f(&v.data, &v.data))
     }
@@ -569,7 +587,7 @@ impl MemStore {
         let guard = sync::pin();
         let (shard, probe) = self.inner.route(token);
         shard
-            .find(&probe, now, &guard)
+            .find(&probe, || now, &guard)
             .ok()
             .map(|v| clock::from_nanos(v.deadline))
     }
@@ -871,6 +889,7 @@ pub struct Builder {
     max_sessions: Option<usize>,
     max_bytes: Option<usize>,
     when_full: WhenFull,
+    collide: bool,
 }
 
 impl Default for Builder {
@@ -892,6 +911,7 @@ impl Builder {
             max_sessions: None,
             max_bytes: None,
             when_full: WhenFull::EvictSoonest,
+            collide: false,
         }
     }
 
@@ -974,6 +994,14 @@ impl Builder {
         self
     }
 
+    /// Tests only: makes every token hash alike, so that every look-up walks colliding keys.
+    /// Correct but slow; never use it outside tests.
+    #[doc(hidden)]
+    pub fn all_tokens_collide_for_tests(mut self) -> Self {
+        self.collide = true;
+        self
+    }
+
     /// Builds the store and starts its cleanup thread (unless the interval is zero).
     ///
     /// # Panics
@@ -1009,6 +1037,7 @@ impl Builder {
                 .collect(),
             shift: 64 - n.trailing_zeros(),
             hasher: new_hasher(),
+            collide: self.collide,
             clock: self.clock,
             max_token_len: self.max_token_len,
             max_data_len: self.max_data_len,

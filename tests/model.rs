@@ -26,8 +26,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn memstore_matches_the_model(ops in proptest::collection::vec(op(), 1..120), shards in prop_oneof![Just(1usize), Just(8)]) {
-        let mut pair = Pair::new(shards);
+    fn memstore_matches_the_model(ops in proptest::collection::vec(op(), 1..120), shards in prop_oneof![Just(1usize), Just(8)], collide in any::<bool>()) {
+        let mut pair = Pair::new(shards, collide);
         for op in &ops {
             pair.apply(op);
         }

@@ -49,7 +49,8 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     let shards = if u.arbitrary().unwrap_or(false) { 1 } else { 8 };
-    let mut pair = Pair::new(shards);
+    let collide = u.arbitrary().unwrap_or(false);
+    let mut pair = Pair::new(shards, collide);
     while let Ok(op) = op(&mut u) {
         pair.apply(&op);
         if u.is_empty() {

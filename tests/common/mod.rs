@@ -21,20 +21,25 @@ pub fn after(clock: &ManualClock, secs: u64) -> SystemTime {
 }
 
 /// A store on `clock` with no cleanup thread, for each shard layout worth covering: one
-/// shard (every token collides in one skiplist), the default, and many.
+/// shard (every token in one skiplist), the default, many, and every token's hash colliding
+/// (every look-up walks the colliding keys by token).
 pub fn configs(clock: &ManualClock) -> Vec<(&'static str, MemStore)> {
     [
-        ("1 shard", Some(1)),
-        ("default shards", None),
-        ("256 shards", Some(256)),
+        ("1 shard", Some(1), false),
+        ("default shards", None, false),
+        ("256 shards", Some(256), false),
+        ("all tokens collide", Some(4), true),
     ]
     .into_iter()
-    .map(|(name, shards)| {
+    .map(|(name, shards, collide)| {
         let mut b = MemStore::builder()
             .clock(clock.clone())
             .cleanup_interval(Duration::ZERO);
         if let Some(n) = shards {
             b = b.shards(n);
+        }
+        if collide {
+            b = b.all_tokens_collide_for_tests();
         }
         (name, b.build())
     })
@@ -44,7 +49,7 @@ pub fn configs(clock: &ManualClock) -> Vec<(&'static str, MemStore)> {
 /// Runs `f` over every configuration, each with a fresh clock, checking the store's
 /// structural invariants afterwards.
 pub fn for_each_config(f: impl Fn(&MemStore, &ManualClock)) {
-    for i in 0..3 {
+    for i in 0..4 {
         let clock = clock();
         let (name, store) = configs(&clock).swap_remove(i);
         f(&store, &clock);

@@ -57,13 +57,17 @@ pub struct Pair {
 }
 
 impl Pair {
-    pub fn new(shards: usize) -> Pair {
+    /// A pair over a store of `shards` shards; `collide`: every token hashes alike.
+    pub fn new(shards: usize, collide: bool) -> Pair {
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 32));
-        let store = MemStore::builder()
+        let mut b = MemStore::builder()
             .clock(clock.clone())
             .shards(shards)
-            .cleanup_interval(Duration::ZERO)
-            .build();
+            .cleanup_interval(Duration::ZERO);
+        if collide {
+            b = b.all_tokens_collide_for_tests();
+        }
+        let store = b.build();
         Pair {
             clock,
             store,
