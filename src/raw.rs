@@ -37,7 +37,7 @@
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
 use crate::index::{Entry, Index};
-use crate::slot::Slot;
+use crate::slot::{Current, Slot};
 use crate::sync::{seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
@@ -381,16 +381,9 @@ impl Shard {
             if v.deadline > now {
                 return Ok(false); // a live session holds the token
             }
-            let delta = new.data.len() as isize - v.data.len() as isize;
-            match node.version.replace(cur, Some(new), guard) {
-                Ok(()) => {
-                    self.account(0, delta);
-                    break;
-                }
-                Err((back, actual)) => {
-                    new = back.expect("version given back");
-                    cur = actual;
-                }
+            match self.swap(node, cur, v, new, guard) {
+                Ok(()) => break,
+                Err((back, actual)) => (new, cur) = (back, actual),
             }
         }
         self.lower(node, hash, deadline, guard);
@@ -462,21 +455,34 @@ impl Shard {
                 e.remove();
                 return Err(new);
             };
-            let delta = new.data.len() as isize - old.data.len() as isize;
-            match node.version.replace(cur, Some(new), guard) {
-                Ok(()) => {
-                    self.account(0, delta);
-                    break;
-                }
-                Err((back, actual)) => {
-                    new = back.expect("version given back");
-                    cur = actual;
-                }
+            match self.swap(node, cur, old, new, guard) {
+                Ok(()) => break,
+                Err((back, actual)) => (new, cur) = (back, actual),
             }
         }
         // Handshake, commit side: the version is written; read `scheduled` by RMW.
         self.lower(node, hash, deadline, guard);
         Ok(())
+    }
+
+    /// Swaps the node's version `cur` (holding `old`) for `new` by CAS, accounting the size
+    /// change; on failure gives `new` back with what the slot holds now.
+    fn swap<'g>(
+        &self,
+        node: &Node,
+        cur: Current<'g, Version>,
+        old: &Version,
+        new: Box<Version>,
+        guard: &'g Guard,
+    ) -> Result<(), (Box<Version>, Current<'g, Version>)> {
+        let delta = new.data.len() as isize - old.data.len() as isize;
+        match node.version.replace(cur, Some(new), guard) {
+            Ok(()) => {
+                self.account(0, delta);
+                Ok(())
+            }
+            Err((back, actual)) => Err((back.expect("version given back"), actual)),
+        }
     }
 
     /// Commit's lowering step: if `deadline` is earlier than `scheduled`, move `scheduled`

@@ -244,4 +244,4 @@ mod imp {
     }
 }
 
-pub(crate) use imp::Slot;
+pub(crate) use imp::{Current, Slot};

@@ -341,14 +341,7 @@ impl MemStore {
         expiry: SystemTime,
     ) -> Result<(), Error> {
         let data = data.into();
-        self.check_token(token)?;
-        if data.len() > self.inner.max_data_len {
-            return Err(Error::DataTooLarge {
-                len: data.len(),
-                max: self.inner.max_data_len,
-            });
-        }
-        let deadline = clock::to_nanos(expiry).ok_or(Error::ExpiryOutOfRange)?;
+        let deadline = self.check_commit(token, &data, expiry)?;
         let now = self.inner.clock.now_nanos();
         let guard = sync::pin();
         let (shard, probe) = self.inner.route(token);
