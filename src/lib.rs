@@ -94,12 +94,27 @@
 //! crossbeam-skiplist is trusted for its own linearizability (tested upstream), and the
 //! crate relies only on insert-if-absent, unlink-this-node and ordered traversal. Epoch
 //! reclamation is trusted too: under loom, unlinked nodes and replaced versions are kept until
-//! the store drops. Not yet modelled: eviction under size bounds (not implemented yet).
+//! the store drops. Eviction under a session bound is modelled too (an eviction racing an
+//! extension of the session it examines), and catches the seeded unexamined-tombstone bug.
 //!
 //! **How to run it**: `bash loom-tests/run.sh` (a few minutes on two cores; it prints each
 //! model's iteration count and time); `LOOM_MAX_PREEMPTIONS=n` sets one bound for every model.
 //!
 //! The only `unsafe` code is the version slot (`src/slot.rs`), over crossbeam-epoch.
+//!
+//! Beside loom: a differential proptest against a `BTreeMap` model (`tests/model.rs`, also a
+//! cargo-fuzz target in `fuzz/`), per-token history checks under concurrent commit, delete,
+//! cleanup and clock movement (`tests/concurrency.rs`, and `tests/stress.rs` for 20 s in CI),
+//! a leak check under valgrind, and a flood of fresh sessions into a bounded store.
+//!
+//! # Performance
+//! Cleanup costs O(expired x log n) and never scans live sessions: reclaiming 1k expired
+//! sessions took 7.4 ms among 10M live, where the scs port's full scan under its write lock
+//! took 107 ms. Look-ups descend a skiplist (by the keyed hash: plain `u64` comparisons), which
+//! costs more than a hash table's probe: on 2 cores memstore reaches about a third of scc's
+//! and papaya's throughput on read-heavy and mixed workloads (`BENCHMARKS.md` has the tables,
+//! the machine and the open items; `cargo bench --bench contention -- --rounds 3` reproduces
+//! them). Zero reads of live sessions were missed in every workload.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms)]
