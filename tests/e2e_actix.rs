@@ -2,6 +2,8 @@
 //! actix-session over memstore) on an ephemeral loopback port, driven by a real HTTP client
 //! with a cookie store.
 
+mod e2e_support;
+
 #[path = "../examples/actix_server.rs"]
 #[allow(dead_code)] // its `main` and `port` are the example's own
 mod server;
@@ -10,13 +12,13 @@ use actix_session::storage::SessionStore;
 use actix_session::Session;
 use actix_web::cookie::Key;
 use actix_web::{dev::ServerHandle, web, App, HttpServer};
+use e2e_support::client;
 use memstore::actix_session::MemStoreSessions;
 use memstore::{ManualClock, MemStore};
-use reqwest::cookie::{CookieStore, Jar};
+use reqwest::cookie::Jar;
 use reqwest::Client;
 use server::MESSAGE;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A server on 127.0.0.1:0 over a memstore on a manual clock (no cleanup thread).
@@ -65,35 +67,14 @@ fn start() -> Server {
     }
 }
 
-fn client() -> (Client, Arc<Jar>) {
-    let jar = Arc::new(Jar::default());
-    let client = Client::builder()
-        .cookie_provider(jar.clone())
-        .build()
-        .unwrap();
-    (client, jar)
-}
-
 impl Server {
     async fn get(&self, client: &Client, path: &str) -> String {
-        let res = client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "{path}: {}", res.status());
-        res.text().await.unwrap()
+        e2e_support::get(client, &self.base, path).await
     }
 
     /// The session cookie's value the jar holds (the key, encrypted: actix-session's default).
     fn cookie(&self, jar: &Jar) -> Option<String> {
-        let cookies = jar.cookies(&self.base.parse().unwrap())?;
-        cookies
-            .to_str()
-            .unwrap()
-            .split("; ")
-            .find_map(|c| c.strip_prefix("id="))
-            .map(str::to_owned)
+        e2e_support::session_cookie(jar, &self.base)
     }
 
     /// The session keys the store holds live.

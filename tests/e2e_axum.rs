@@ -1,16 +1,18 @@
 //! End to end: the example server (`examples/server.rs`: axum + tower-sessions over memstore)
 //! on an ephemeral loopback port, driven by a real HTTP client with a cookie store.
 
+mod e2e_support;
+
 #[path = "../examples/server.rs"]
 #[allow(dead_code)] // its `main` and `port` are the example's own
 mod server;
 
+use e2e_support::client;
 use memstore::tower_sessions::MemStoreSessions;
 use memstore::{ManualClock, MemStore};
-use reqwest::cookie::{CookieStore, Jar};
+use reqwest::cookie::Jar;
 use reqwest::Client;
 use server::MESSAGE;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{Session, SessionStore};
@@ -53,35 +55,14 @@ async fn start() -> Server {
     }
 }
 
-fn client() -> (Client, Arc<Jar>) {
-    let jar = Arc::new(Jar::default());
-    let client = Client::builder()
-        .cookie_provider(jar.clone())
-        .build()
-        .unwrap();
-    (client, jar)
-}
-
 impl Server {
     async fn get(&self, client: &Client, path: &str) -> String {
-        let res = client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "{path}: {}", res.status());
-        res.text().await.unwrap()
+        e2e_support::get(client, &self.base, path).await
     }
 
     /// The session id the jar holds for this server.
     fn session_id(&self, jar: &Jar) -> Option<String> {
-        let cookies = jar.cookies(&self.base.parse().unwrap())?;
-        cookies
-            .to_str()
-            .unwrap()
-            .split("; ")
-            .find_map(|c| c.strip_prefix("id="))
-            .map(str::to_owned)
+        e2e_support::session_cookie(jar, &self.base)
     }
 
     fn live(&self) -> usize {
