@@ -78,7 +78,9 @@
 //! [`ManualClock`] (reclaim or reschedule), a shortening commit racing cleanup's reschedule,
 //! delete/cleanup (expired, and rescheduled), commit/delete/cleanup, the real cleanup thread's
 //! tick racing two `stop_cleanup` calls and the drop (no lost wake-up, no thread outlives the
-//! store), and reclamation (loom's leak tracking: every version freed exactly once). Each
+//! store), reclamation (loom's leak tracking: every version freed exactly once), `commit_new`
+//! racing itself and cleanup on an absent or an expired token (exactly one winner, whose data
+//! stays), and `touch` racing a commit (the commit's data is never undone). Each
 //! asserts, at the end and where it applies during the run: per-token linearizability (last
 //! commit wins, a returned delete stays), that cleanup removes only the version it examined,
 //! and at quiescence that every session has an expiry entry at or before its deadline (so

@@ -389,6 +389,57 @@ pub fn eviction_commit() {
     drain(&clock, &store);
 }
 
+/// Two `commit_new` calls for one token (absent, or holding an expired session that cleanup
+/// has not reclaimed) racing each other and a cleanup pass: exactly one returns `true`, and
+/// the token then holds that caller's data (insert-if-absent is atomic); I2 at quiescence.
+fn commit_new_race(expired: bool) {
+    let (clock, store) = world(5);
+    if expired {
+        commit(&store, "t", "old", 8);
+        clock.set(at(8));
+    }
+    let a = spawn(&store, |s| s.commit_new("t", "a", at(20)).expect("valid"));
+    let b = spawn(&store, |s| s.commit_new("t", "b", at(20)).expect("valid"));
+    let c = spawn(&store, |s| s.cleanup_now());
+    let (won_a, won_b) = (a.join().unwrap(), b.join().unwrap());
+    c.join().unwrap();
+    assert!(
+        won_a ^ won_b,
+        "insert-if-absent: a won {won_a}, b won {won_b}"
+    );
+    let want = if won_a { "a" } else { "b" };
+    assert!(is(&find(&store, "t"), want), "the winner's data");
+    quiescent(&store, 1);
+    drain(&clock, &store);
+}
+
+/// commit_new on an absent token, two callers and a cleanup.
+pub fn commit_new_fresh() {
+    commit_new_race(false);
+}
+
+/// commit_new taking over an expired, unreclaimed session, two callers and a cleanup.
+pub fn commit_new_expired() {
+    commit_new_race(true);
+}
+
+/// `touch` (keep the data, move the deadline) racing a commit: the commit's data is never
+/// undone (the touch keeps the data of whichever version it replaces), the deadline is one of
+/// the two, and I2 holds at quiescence.
+pub fn touch_commit() {
+    let (clock, store) = world(5);
+    commit(&store, "t", "v0", 10);
+    let a = spawn(&store, |s| s.touch("t", at(30)).expect("valid"));
+    let b = spawn(&store, |s| commit(s, "t", "b", 15));
+    assert!(a.join().unwrap(), "touch of a live session");
+    b.join().unwrap();
+    assert!(is(&find(&store, "t"), "b"), "touch undid a commit");
+    let e = store.expiry("t");
+    assert!(e == Some(at(30)) || e == Some(at(15)), "deadline {e:?}");
+    quiescent(&store, 1);
+    drain(&clock, &store);
+}
+
 /// DESIGN.md's scenario: a commit shortening a session (v1 at 20 -> a at 8) races cleanup's
 /// reschedule of the entry at 5 (which wants to move it to 20). Without the handshake the
 /// session is filed at 20 but expires at 8 (I2).

@@ -100,3 +100,22 @@ fn commit_delete_cleanup() {
 fn eviction_commit() {
     m::check("eviction_commit", Bound::Preemptions(4), m::eviction_commit);
 }
+
+#[test]
+fn commit_new_fresh() {
+    m::check("commit_new_fresh", Bound::Exhaustive, m::commit_new_fresh);
+}
+
+#[test]
+fn commit_new_expired() {
+    m::check(
+        "commit_new_expired",
+        Bound::Preemptions(4),
+        m::commit_new_expired,
+    );
+}
+
+#[test]
+fn touch_commit() {
+    m::check("touch_commit", Bound::Exhaustive, m::touch_commit);
+}

@@ -96,3 +96,15 @@ fn eviction_tombstone_unexamined() {
         m::eviction_commit,
     );
 }
+
+/// commit_new's take-over of an expired session racing cleanup: tombstoning without the CAS
+/// on the examined (expired) version removes the session just taken over.
+#[test]
+fn take_over_tombstone_unexamined() {
+    m::check_bug(
+        Bug::TombstoneUnexamined,
+        "commit_new_expired",
+        Bound::Preemptions(4),
+        m::commit_new_expired,
+    );
+}
