@@ -94,6 +94,25 @@ where
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// One table row: `op`'s latency over `samples` sequential calls, then its throughput with
+/// `concurrency` tasks.
+async fn row<F, Fut>(name: &'static str, samples: usize, concurrency: usize, op: F) -> Row
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (p50, p99, mean) = latency(samples, op.clone()).await;
+    let ops_per_sec = throughput(concurrency, op).await;
+    Row {
+        name,
+        p50,
+        p99,
+        mean,
+        ops_per_sec,
+        concurrency,
+    }
+}
+
 fn fmt_d(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns < 10_000 {
@@ -130,88 +149,41 @@ fn main() {
             .expect("connect");
         let key = |i: usize| format!("memstore:{}", token(i));
 
-        let mut rows = Vec::new();
-
         let n = near.clone();
-        let (p50, p99, mean) = latency(200_000, |i| {
+        let hit = move |i| {
             let n = n.clone();
             async move {
                 assert!(n.find(&token(i)).await.unwrap().is_some());
             }
-        })
-        .await;
+        };
         let n = near.clone();
-        let ops = throughput(TASKS, move |i| {
-            let n = n.clone();
-            async move {
-                assert!(n.find(&token(i)).await.unwrap().is_some());
-            }
-        })
-        .await;
-        rows.push(Row {
-            name: "near-cache `find`, local hit",
-            p50,
-            p99,
-            mean,
-            ops_per_sec: ops,
-            concurrency: TASKS,
-        });
-
-        let n = near.clone();
-        let (p50, p99, mean) = latency(20_000, |i| {
+        let miss = move |i| {
             let n = n.clone();
             async move {
                 n.local().delete(&token(i)); // force a miss: read Redis, fill
                 assert!(n.find(&token(i)).await.unwrap().is_some());
             }
-        })
-        .await;
-        let n = near.clone();
-        let ops = throughput(IN_FLIGHT, move |i| {
-            let n = n.clone();
-            async move {
-                n.local().delete(&token(i));
-                assert!(n.find(&token(i)).await.unwrap().is_some());
-            }
-        })
-        .await;
-        rows.push(Row {
-            name: "near-cache `find`, local miss (Redis read + fill)",
-            p50,
-            p99,
-            mean,
-            ops_per_sec: ops,
-            concurrency: IN_FLIGHT,
-        });
-
+        };
         let c = plain.clone();
-        let (p50, p99, mean) = latency(20_000, |i| {
+        let get = move |i| {
             let (mut c, k) = (c.clone(), key(i));
             async move {
                 let v: Option<Vec<u8>> =
                     redis::cmd("GET").arg(k).query_async(&mut c).await.unwrap();
                 assert!(v.is_some());
             }
-        })
-        .await;
-        let c = plain.clone();
-        let ops = throughput(IN_FLIGHT, move |i| {
-            let (mut c, k) = (c.clone(), key(i));
-            async move {
-                let v: Option<Vec<u8>> =
-                    redis::cmd("GET").arg(k).query_async(&mut c).await.unwrap();
-                assert!(v.is_some());
-            }
-        })
-        .await;
-        rows.push(Row {
-            name: "plain Redis `GET`, same client",
-            p50,
-            p99,
-            mean,
-            ops_per_sec: ops,
-            concurrency: IN_FLIGHT,
-        });
+        };
+        let rows = vec![
+            row("near-cache `find`, local hit", 200_000, TASKS, hit).await,
+            row(
+                "near-cache `find`, local miss (Redis read + fill)",
+                20_000,
+                IN_FLIGHT,
+                miss,
+            )
+            .await,
+            row("plain Redis `GET`, same client", 20_000, IN_FLIGHT, get).await,
+        ];
         let stats = near.stats();
         eprintln!("near-cache stats: {stats:?}");
         rows
