@@ -1,23 +1,261 @@
-//! The ordered index: a crossbeam-skiplist `base::SkipList`, or under `cfg(memstore_loom)` a
-//! linearizable stand-in (a loom `Mutex<BTreeMap>`) with the same small interface.
+//! The two indexes, each with a small interface that the protocol needs and nothing more.
 //!
-//! crossbeam-skiplist has no loom support, so loom explores *our* protocol over the stand-in
-//! and trusts crossbeam-skiplist for its own linearizability (tested upstream). The interface
-//! is what the protocol needs and nothing more:
-//! - `get`, `lower_bound`, `front`, `iter`: guard-bound entries, no reference count bumped;
-//! - `get_or_insert_with`: insert-if-absent (never replace: crossbeam #1023);
-//! - `Entry::remove`: unlink *this* node (a CAS on its tower), never whatever node holds the
-//!   key now; its `bool` says whether this call unlinked it;
-//! - `remove`: by key, result ignored (crossbeam #1143: two removers can both get `Some`).
+//! - [`Hashed`]: the primary index, token -> node. scc's `HashIndex` (lock-free reads: a
+//!   `peek` takes no lock and writes no shared memory); a node, once linked, is never replaced.
+//!   `get` (guard-bound, no reference count bumped), `insert` (insert-if-absent: the winner's
+//!   node is linked, a loser gets the linked node back), `unlink` (remove *this* node, never
+//!   whatever node holds the token now; its `bool` says whether this call did), `for_each`.
+//! - [`Ordered`]: the expiry index, a crossbeam-skiplist `base::SkipList`:
+//!   `get`, `lower_bound`, `front`, `iter` (guard-bound entries), `get_or_insert_with`
+//!   (insert-if-absent), `Entry::remove` (unlink *this* node, a CAS on its tower), `remove` by
+//!   key (result ignored: crossbeam #1143, two removers can both get `Some`).
+//!
+//! Under `cfg(memstore_loom)` both are linearizable stand-ins (a loom `Mutex<BTreeMap>`) with
+//! the same interface: neither crate has loom support that covers our use, so loom explores
+//! *our* protocol over the stand-ins and trusts scc and crossbeam-skiplist for their own
+//! linearizability (tested upstream).
+//!
+//! Why a hash index for tokens (DESIGN.md first had a skiplist): a look-up is the hot path of
+//! a session store, and a skiplist descent at 1M sessions is ~20 dependent cache misses, a
+//! hash look-up two or three. Measured (benches/contention.rs, 2 threads, read-heavy 1M):
+//! the skiplist primary ran at 0.31x scc's `HashMap`; see BENCHMARKS.md for the hash index.
+//! Token order was never part of the contract, and the keyed hash still decides placement.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// What the primary index needs of a node: its keyed hash and its token.
+pub(crate) trait Keyed: Send + Sync + 'static {
+    fn key_hash(&self) -> u64;
+    fn key_token(&self) -> &[u8];
+}
+
+/// A linked node as a caller holds it: borrowed from the index under the guard `'g` (no
+/// reference count bumped), or owned (after an insert).
+pub(crate) enum Held<'g, N> {
+    #[cfg_attr(memstore_loom, allow(dead_code))] // the stand-in hands out owned nodes
+    Borrowed(&'g Arc<N>),
+    Owned(Arc<N>),
+}
+
+impl<N> Deref for Held<'_, N> {
+    type Target = Arc<N>;
+    #[inline]
+    fn deref(&self) -> &Arc<N> {
+        match self {
+            Held::Borrowed(a) => a,
+            Held::Owned(a) => a,
+        }
+    }
+}
+
+#[cfg(not(memstore_loom))]
+mod hashed {
+    use super::{Held, Keyed};
+    use crate::sync::Guard;
+    use std::collections::HashSet;
+    use std::hash::{Hash, Hasher};
+    use std::sync::Arc;
+
+    /// Token equality in time that depends only on the lengths: a look-up never reveals how
+    /// much of a stored token a guess matched.
+    #[inline]
+    fn same_token(a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len() && constant_time_eq::constant_time_eq(a, b)
+    }
+
+    /// The index's key: the node itself, hashed by its keyed hash, equal by token.
+    struct Linked<N>(Arc<N>);
+
+    impl<N> Clone for Linked<N> {
+        fn clone(&self) -> Self {
+            Linked(self.0.clone())
+        }
+    }
+    impl<N: Keyed> Hash for Linked<N> {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            h.write_u64(self.0.key_hash());
+        }
+    }
+    impl<N: Keyed> PartialEq for Linked<N> {
+        fn eq(&self, o: &Self) -> bool {
+            self.0.key_hash() == o.0.key_hash() && same_token(self.0.key_token(), o.0.key_token())
+        }
+    }
+    impl<N: Keyed> Eq for Linked<N> {}
+
+    /// A borrowed look-up key: the caller's token and its keyed hash (no allocation).
+    struct Lookup<'a> {
+        hash: u64,
+        token: &'a [u8],
+    }
+    impl Hash for Lookup<'_> {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            h.write_u64(self.hash);
+        }
+    }
+    impl<N: Keyed> scc::Equivalent<Linked<N>> for Lookup<'_> {
+        #[inline]
+        fn equivalent(&self, k: &Linked<N>) -> bool {
+            k.0.key_hash() == self.hash && same_token(k.0.key_token(), self.token)
+        }
+    }
+
+    /// The primary index: scc's `HashIndex` from the node (as its own key) to the node.
+    ///
+    /// The value repeats the key's `Arc` because `HashIndex::peek` hands out the value
+    /// alone under a guard. Entries are immutable in a `HashIndex` and may be *copied* when
+    /// it resizes (a reader can see an old copy); both copies are the same `Arc`, and all
+    /// mutable state lives in the node it points to, so a copy is never stale.
+    pub(crate) struct Hashed<N> {
+        map: scc::HashIndex<Linked<N>, Arc<N>, ahash::RandomState>,
+    }
+
+    impl<N: Keyed> Hashed<N> {
+        pub(crate) fn new() -> Self {
+            // The keys are already a keyed hash; this only mixes it into scc's layout (the
+            // shard is picked by the top bits, so the raw value would not spread here).
+            Hashed {
+                map: scc::HashIndex::with_hasher(ahash::RandomState::with_seeds(
+                    0x243f_6a88_85a3_08d3,
+                    0x1319_8a2e_0370_7344,
+                    0xa409_3822_299f_31d0,
+                    0x082e_fa98_ec4e_6c89,
+                )),
+            }
+        }
+
+        /// The node linked under `token`, if any: lock-free, bumps no count.
+        #[inline]
+        pub(crate) fn get<'g>(
+            &'g self,
+            hash: u64,
+            token: &str,
+            guard: &'g Guard,
+        ) -> Option<Held<'g, N>> {
+            let key = Lookup {
+                hash,
+                token: token.as_bytes(),
+            };
+            self.map.peek(&key, &guard.index).map(Held::Borrowed)
+        }
+
+        /// Links `node` if no node holds its token: `Ok` if it did, else the linked node.
+        pub(crate) fn insert<'g>(
+            &'g self,
+            node: Arc<N>,
+            _guard: &'g Guard,
+        ) -> Result<(), Held<'g, N>> {
+            match self.map.entry_sync(Linked(node.clone())) {
+                scc::hash_index::Entry::Occupied(o) => Err(Held::Owned(o.get().clone())),
+                scc::hash_index::Entry::Vacant(v) => {
+                    v.insert_entry(node);
+                    Ok(())
+                }
+            }
+        }
+
+        /// Unlinks `node` if it is the node linked under its token; `true` if this call did.
+        pub(crate) fn unlink(&self, node: &Arc<N>) -> bool {
+            let key = Lookup {
+                hash: node.key_hash(),
+                token: node.key_token(),
+            };
+            self.map.remove_if_sync(&key, |v| Arc::ptr_eq(v, node))
+        }
+
+        /// Calls `f` with each linked node once (a resize in progress can show an entry in
+        /// both the old and the new table: seen ones are skipped).
+        pub(crate) fn for_each(&self, guard: &Guard, mut f: impl FnMut(&Arc<N>)) {
+            let mut seen = HashSet::new();
+            for (_, n) in self.map.iter(&guard.index) {
+                if seen.insert(Arc::as_ptr(n) as usize) {
+                    f(n);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(memstore_loom)]
+mod hashed {
+    use super::{Held, Keyed};
+    use crate::sync::{self, Guard, Mutex};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    /// A linearizable stand-in for the hash index: every operation holds one loom mutex.
+    /// Nodes are std `Arc`s, as in the real index (their counts are not part of the
+    /// protocol); unlinked ones are kept until the index drops, as the epoch would keep them.
+    pub(crate) struct Hashed<N> {
+        map: Mutex<BTreeMap<(u64, Vec<u8>), Arc<N>>>,
+        unlinked: std::sync::Mutex<Vec<Arc<N>>>,
+    }
+
+    impl<N: Keyed> Hashed<N> {
+        pub(crate) fn new() -> Self {
+            Hashed {
+                map: Mutex::new(BTreeMap::new()),
+                unlinked: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+
+        pub(crate) fn get<'g>(
+            &'g self,
+            hash: u64,
+            token: &str,
+            _guard: &'g Guard,
+        ) -> Option<Held<'g, N>> {
+            sync::lock(&self.map)
+                .get(&(hash, token.as_bytes().to_vec()))
+                .map(|n| Held::Owned(n.clone()))
+        }
+
+        pub(crate) fn insert<'g>(
+            &'g self,
+            node: Arc<N>,
+            _guard: &'g Guard,
+        ) -> Result<(), Held<'g, N>> {
+            let key = (node.key_hash(), node.key_token().to_vec());
+            let mut map = sync::lock(&self.map);
+            match map.get(&key) {
+                Some(n) => Err(Held::Owned(n.clone())),
+                None => {
+                    map.insert(key, node);
+                    Ok(())
+                }
+            }
+        }
+
+        pub(crate) fn unlink(&self, node: &Arc<N>) -> bool {
+            let key = (node.key_hash(), node.key_token().to_vec());
+            let mut map = sync::lock(&self.map);
+            let ours = map.get(&key).is_some_and(|n| Arc::ptr_eq(n, node));
+            let removed = if ours { map.remove(&key) } else { None };
+            drop(map);
+            self.unlinked.lock().unwrap().extend(removed);
+            ours
+        }
+
+        pub(crate) fn for_each(&self, _guard: &Guard, mut f: impl FnMut(&Arc<N>)) {
+            let nodes: Vec<_> = sync::lock(&self.map).values().cloned().collect();
+            for n in &nodes {
+                f(n);
+            }
+        }
+    }
+}
+
+pub(crate) use hashed::Hashed;
+
+/// The ordered (expiry) index.
 #[cfg(not(memstore_loom))]
 mod imp {
     use crate::sync::Guard;
     use crossbeam_skiplist::base::{self, RefEntry, SkipList};
     use std::borrow::Borrow;
-    use std::ops::Bound;
 
-    pub(crate) struct Index<K, V>(SkipList<K, V>);
+    pub(crate) struct Ordered<K, V>(SkipList<K, V>);
 
     /// An entry, valid while the guard it was found under lives.
     pub(crate) enum Entry<'g, K, V> {
@@ -25,9 +263,9 @@ mod imp {
         Counted(Option<RefEntry<'g, K, V>>, &'g Guard),
     }
 
-    impl<K: Ord + Send + 'static, V: Send + 'static> Index<K, V> {
+    impl<K: Ord + Send + 'static, V: Send + 'static> Ordered<K, V> {
         pub(crate) fn new() -> Self {
-            Index(SkipList::new(crossbeam_epoch::default_collector().clone()))
+            Ordered(SkipList::new(crossbeam_epoch::default_collector().clone()))
         }
 
         #[inline]
@@ -37,21 +275,6 @@ mod imp {
             Q: Ord + ?Sized,
         {
             self.0.get(key, guard).map(Entry::Guarded)
-        }
-
-        /// The first entry whose key is `>= key`.
-        pub(crate) fn lower_bound<'g, Q>(
-            &'g self,
-            key: &Q,
-            guard: &'g Guard,
-        ) -> Option<Entry<'g, K, V>>
-        where
-            K: Borrow<Q>,
-            Q: Ord + ?Sized,
-        {
-            self.0
-                .lower_bound(Bound::Included(key), guard)
-                .map(Entry::Guarded)
         }
 
         pub(crate) fn front<'g>(&'g self, guard: &'g Guard) -> Option<Entry<'g, K, V>> {
@@ -158,21 +381,21 @@ mod imp {
     /// guard can see them: the protocol hands out references that outlive their entry (a
     /// `find` returns the version it read), so freeing a node at its last entry's drop would
     /// be a use-after-free the real code does not have.
-    pub(crate) struct Index<K, V> {
+    pub(crate) struct Ordered<K, V> {
         map: Mutex<BTreeMap<K, Arc<(K, V)>>>,
         // A plain std mutex: bookkeeping outside the model, never contended within a step.
         unlinked: std::sync::Mutex<Vec<Arc<(K, V)>>>,
     }
 
     pub(crate) struct Entry<'g, K, V> {
-        index: &'g Index<K, V>,
+        index: &'g Ordered<K, V>,
         item: Arc<(K, V)>,
         _guard: PhantomData<&'g Guard>,
     }
 
-    impl<K: Ord + Clone, V> Index<K, V> {
+    impl<K: Ord + Clone, V> Ordered<K, V> {
         pub(crate) fn new() -> Self {
-            Index {
+            Ordered {
                 map: Mutex::new(BTreeMap::new()),
                 unlinked: std::sync::Mutex::new(Vec::new()),
             }
@@ -192,21 +415,6 @@ mod imp {
             Q: Ord + ?Sized,
         {
             sync::lock(&self.map).get(key).map(|i| self.entry(i))
-        }
-
-        pub(crate) fn lower_bound<'g, Q>(
-            &'g self,
-            key: &Q,
-            _guard: &'g Guard,
-        ) -> Option<Entry<'g, K, V>>
-        where
-            K: Borrow<Q>,
-            Q: Ord + ?Sized,
-        {
-            sync::lock(&self.map)
-                .range::<Q, _>((Bound::Included(key), Bound::Unbounded))
-                .next()
-                .map(|(_, i)| self.entry(i))
         }
 
         pub(crate) fn front<'g>(&'g self, _guard: &'g Guard) -> Option<Entry<'g, K, V>> {
@@ -290,4 +498,4 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{Entry, Index};
+pub(crate) use imp::{Entry, Ordered};

@@ -36,72 +36,18 @@
 //! (DESIGN.md proposes `SeqCst` fences; RMWs give the same guarantee without relying on how a
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
-use crate::index::{Entry, Index};
+use crate::index::{Entry, Hashed, Held, Keyed, Ordered};
 use crate::slot::{Current, Slot};
 use crate::sync::{seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
-use std::borrow::Borrow;
-use std::cmp::Ordering as CmpOrdering;
-use subtle::ConstantTimeEq;
-
-/// A token and its keyed hash: the primary index's key, ordered by (hash, token).
-///
-/// Look-ups search by the hash alone (`Borrow<u64>`): the search compares plain `u64`s, no
-/// token bytes and no dynamic dispatch, and lands on the first node with that hash; the
-/// token is then checked with a constant-time comparison, walking on through the (in
-/// practice nonexistent) other nodes of the same 64-bit keyed hash. The projection to the
-/// hash is monotone in the key order, so searching by it finds exactly the nodes with that
-/// hash; `Borrow`'s equality contract is only loosened for such collisions, which the walk
-/// handles. Inserts compare whole keys.
-#[derive(Clone)]
-pub(crate) struct Key {
-    hash: u64,
-    token: Box<str>,
-}
-
-impl Key {
-    pub(crate) fn token(&self) -> &str {
-        &self.token
-    }
-}
-
-impl Borrow<u64> for Key {
-    fn borrow(&self) -> &u64 {
-        &self.hash
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.token == other.token
-    }
-}
-impl Eq for Key {}
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        self.hash
-            .cmp(&other.hash)
-            .then_with(|| self.token.as_bytes().cmp(other.token.as_bytes()))
-    }
-}
+use smallvec::SmallVec;
+use std::sync::Arc;
 
 /// A borrowed key for look-ups: the caller's `&str` and its keyed hash (no allocation).
 pub(crate) struct Probe<'a> {
     pub(crate) hash: u64,
     pub(crate) token: &'a str,
-}
-
-/// Token equality in time that depends only on the lengths: a look-up never reveals how
-/// much of a stored token a guess matched.
-#[inline]
-fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// One committed value of a session.
@@ -124,11 +70,37 @@ impl Version {
     }
 }
 
-/// A session's node in the primary index.
+/// Tokens up to this many bytes live inside their node (scs tokens are 43 characters): one
+/// allocation and one cache miss less per session than a boxed token.
+const INLINE_TOKEN: usize = 48;
+
+/// A session's node in the primary index. Shared (`Arc`) by the primary index and the
+/// node's expiry entries, so cleanup reaches the node from its entry without a look-up; it
+/// is freed when the last of them lets go.
 pub(crate) struct Node {
+    hash: u64,
     id: u64,
     version: Slot<Version>,
     scheduled: AtomicU64,
+    token: SmallVec<[u8; INLINE_TOKEN]>,
+}
+
+impl Keyed for Node {
+    #[inline]
+    fn key_hash(&self) -> u64 {
+        self.hash
+    }
+    #[inline]
+    fn key_token(&self) -> &[u8] {
+        &self.token
+    }
+}
+
+impl Node {
+    /// The token: built from a `&str`, so always UTF-8 (an empty string is unreachable).
+    pub(crate) fn token(&self) -> &str {
+        std::str::from_utf8(&self.token).unwrap_or_default()
+    }
 }
 
 /// An expiry index key: (deadline, token hash, node id).
@@ -136,9 +108,11 @@ pub(crate) type ExpKey = (u64, u64, u64);
 
 /// One shard: both indexes, the node id counter and its share of the accounting.
 pub(crate) struct Shard {
-    primary: Index<Key, Node>,
-    expiry: Index<ExpKey, ()>,
+    primary: Hashed<Node>,
+    expiry: Ordered<ExpKey, Arc<Node>>,
     next_id: AtomicU64,
+    /// Sessions (linked, not tombstoned) in this shard; statistics only.
+    sessions: StatI64,
     /// Bytes (token + data) of the versions in this shard; statistics only.
     bytes: StatI64,
     /// The store-wide counters that bounds are checked against; only for bounded stores.
@@ -189,9 +163,10 @@ impl Swept {
 impl Shard {
     pub(crate) fn new(usage: Option<std::sync::Arc<Usage>>) -> Self {
         Shard {
-            primary: Index::new(),
-            expiry: Index::new(),
+            primary: Hashed::new(),
+            expiry: Ordered::new(),
             next_id: AtomicU64::new(0),
+            sessions: StatI64::new(0),
             bytes: StatI64::new(0),
             usage,
         }
@@ -205,6 +180,10 @@ impl Shard {
     /// Records a change in what this shard holds.
     #[inline]
     fn account(&self, sessions: isize, bytes: isize) {
+        if sessions != 0 {
+            self.sessions
+                .fetch_add(sessions as i64, std::sync::atomic::Ordering::Relaxed);
+        }
         if bytes != 0 {
             self.bytes
                 .fetch_add(bytes as i64, std::sync::atomic::Ordering::Relaxed);
@@ -219,42 +198,45 @@ impl Shard {
         }
     }
 
-    /// Links a fresh node for `probe` holding a copy of `v` (insert-if-absent), and files its
-    /// entry after the link (I2); a delete that slips in between leaves the entry an orphan,
-    /// dropped by cleanup (I5). Returns the entry under the key and whether it is ours. The
-    /// closure may run and lose a race, dropping its node, so the node gets a clone of the
-    /// data (cheap: `Bytes`) and the caller keeps `v`.
+    /// Links a fresh node for `probe` holding `v` (insert-if-absent), and files its entry
+    /// after the link (I2); a delete that slips in between leaves the entry an orphan,
+    /// dropped by cleanup (I5). `Ok(node)` if ours was linked; else the node linked under
+    /// the token and `v` back (a copy: our node was built but never published, and this
+    /// only happens when inserts of one token race).
     fn link_fresh<'g>(
         &'g self,
         probe: &Probe<'_>,
-        v: &Version,
+        v: Box<Version>,
         guard: &'g Guard,
-    ) -> (Entry<'g, Key, Node>, bool) {
+    ) -> Result<Held<'g, Node>, (Held<'g, Node>, Box<Version>)> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (data, dl) = (v.data.clone(), v.deadline);
-        let e = self.primary.get_or_insert_with(
-            Key {
-                hash: probe.hash,
-                token: probe.token.into(),
-            },
-            || Node {
-                id,
-                version: Slot::new(*Version::boxed(data, dl)),
-                scheduled: AtomicU64::new(dl),
-            },
-            guard,
-        );
-        let ours = e.value().id == id;
-        if ours {
-            self.account(1, size(probe.token, &v.data));
-            self.file(dl, probe.hash, id, guard);
+        let (dl, held) = (v.deadline, size(probe.token, &v.data));
+        let node = Arc::new(Node {
+            hash: probe.hash,
+            id,
+            version: Slot::new(v),
+            scheduled: AtomicU64::new(dl),
+            token: SmallVec::from_slice(probe.token.as_bytes()),
+        });
+        match self.primary.insert(node.clone(), guard) {
+            Ok(()) => {
+                self.account(1, held);
+                self.file(dl, &node, guard);
+                Ok(Held::Owned(node))
+            }
+            Err(linked) => {
+                let back = match node.version.load(guard).get() {
+                    Some(v) => Version::boxed(v.data.clone(), v.deadline),
+                    None => Version::boxed(Bytes::new(), dl), // unreachable: never published
+                };
+                Err((linked, back))
+            }
         }
-        (e, ours)
     }
 
     /// Sessions held (expired ones not yet reclaimed included).
     pub(crate) fn len(&self) -> usize {
-        self.primary.len()
+        usize::try_from(self.sessions.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0)
     }
 
     /// Entries in the expiry index (live sessions plus stale entries).
@@ -262,19 +244,10 @@ impl Shard {
         self.expiry.len()
     }
 
-    /// `probe`'s node, if one is linked: a search by hash, then the token check.
+    /// `probe`'s node, if one is linked: lock-free, no count bumped.
     #[inline]
-    fn entry<'g>(&'g self, probe: &Probe<'_>, guard: &'g Guard) -> Option<Entry<'g, Key, Node>> {
-        let mut e = self.primary.lower_bound(&probe.hash, guard)?;
-        loop {
-            if e.key().hash != probe.hash {
-                return None;
-            }
-            if same_token(&e.key().token, probe.token) {
-                return Some(e);
-            }
-            e = e.next()?;
-        }
+    fn entry<'g>(&'g self, probe: &Probe<'_>, guard: &'g Guard) -> Option<Held<'g, Node>> {
+        self.primary.get(probe.hash, probe.token, guard)
     }
 
     /// The live version of `probe`, or why there is none: I1.
@@ -286,7 +259,7 @@ impl Shard {
         guard: &'g Guard,
     ) -> Result<&'g Version, Miss> {
         let e = self.entry(probe, guard).ok_or(Miss::Absent)?;
-        let v = e.value().version.load(guard).get().ok_or(Miss::Absent)?;
+        let v = e.version.load(guard).get().ok_or(Miss::Absent)?;
         // The clock is read only for a hit, after the search: a miss costs no clock read, and
         // "now" is no earlier than the start of the call either way.
         if v.deadline > now() {
@@ -299,32 +272,31 @@ impl Shard {
     /// The size (token + data) of the version `probe` holds, live or expired; `None` if none.
     pub(crate) fn held_size(&self, probe: &Probe<'_>, guard: &Guard) -> Option<usize> {
         let e = self.entry(probe, guard)?;
-        let v = e.value().version.load(guard).get()?;
+        let v = e.version.load(guard).get()?;
         Some(probe.token.len() + v.data.len())
     }
 
     /// Inserts or overwrites `probe`'s session. `deadline` must be in the future.
     pub(crate) fn commit(&self, probe: &Probe<'_>, data: Bytes, deadline: u64, guard: &Guard) {
-        let mut new = Some(Version::boxed(data, deadline));
+        let mut new = Version::boxed(data, deadline);
         loop {
-            if let Some(e) = self.entry(probe, guard) {
-                if seeded_bug!(OverwriteRemoveInsert) && e.remove() {
-                    continue; // BUG (loom only): unlink the node, then link a new one.
-                }
-                match self.overwrite(&e, probe.hash, new.take().expect("version"), guard) {
-                    Ok(()) => return,
-                    Err(back) => new = Some(back),
-                }
-                continue;
+            let e = match self.entry(probe, guard) {
+                Some(e) => e,
+                None => match self.link_fresh(probe, new, guard) {
+                    Ok(_) => return,
+                    // Another thread linked the token first: overwrite its node instead.
+                    Err((e, back)) => {
+                        new = back;
+                        e
+                    }
+                },
+            };
+            if seeded_bug!(OverwriteRemoveInsert) && self.primary.unlink(&e) {
+                continue; // BUG (loom only): unlink the node, then link a new one.
             }
-            let (e, ours) = self.link_fresh(probe, new.as_ref().expect("version"), guard);
-            if ours {
-                return;
-            }
-            // Another thread linked the key first: overwrite its node instead.
-            match self.overwrite(&e, probe.hash, new.take().expect("version"), guard) {
+            match self.overwrite(&e, new, guard) {
                 Ok(()) => return,
-                Err(back) => new = Some(back),
+                Err(back) => new = back,
             }
         }
     }
@@ -332,9 +304,9 @@ impl Shard {
     /// Inserts `probe`'s session only if no live session holds the token; `true` if it did.
     /// `deadline` must be after `now`.
     ///
-    /// Always `get_or_insert_with`: of racing inserters of a fresh token exactly one links its
-    /// node (the skiplist's insert-if-absent), and it files the entry after the link (I2), as
-    /// commit does. On an existing node, [`take_over`](Self::take_over) decides.
+    /// Of racing inserters of a fresh token exactly one links its node (the index's
+    /// insert-if-absent), and it files the entry after the link (I2), as commit does. On an
+    /// existing node, [`take_over`](Self::take_over) decides.
     pub(crate) fn commit_new(
         &self,
         probe: &Probe<'_>,
@@ -343,15 +315,21 @@ impl Shard {
         now: u64,
         guard: &Guard,
     ) -> bool {
-        let mut new = Some(Version::boxed(data, deadline));
+        let mut new = Version::boxed(data, deadline);
         loop {
-            let (e, ours) = self.link_fresh(probe, new.as_ref().expect("version"), guard);
-            if ours {
-                return true;
-            }
-            match self.take_over(&e, probe.hash, new.take().expect("version"), now, guard) {
+            let e = match self.entry(probe, guard) {
+                Some(e) => e,
+                None => match self.link_fresh(probe, new, guard) {
+                    Ok(_) => return true,
+                    Err((e, back)) => {
+                        new = back;
+                        e
+                    }
+                },
+            };
+            match self.take_over(&e, new, now, guard) {
                 Ok(inserted) => return inserted,
-                Err(back) => new = Some(back),
+                Err(back) => new = back,
             }
         }
     }
@@ -364,18 +342,16 @@ impl Shard {
     /// caller links a fresh node.
     fn take_over(
         &self,
-        e: &Entry<'_, Key, Node>,
-        hash: u64,
+        node: &Arc<Node>,
         mut new: Box<Version>,
         now: u64,
         guard: &Guard,
     ) -> Result<bool, Box<Version>> {
-        let node = e.value();
         let deadline = new.deadline;
         let mut cur = node.version.load(guard);
         loop {
             let Some(v) = cur.get() else {
-                e.remove();
+                self.primary.unlink(node);
                 return Err(new);
             };
             if v.deadline > now {
@@ -386,7 +362,7 @@ impl Shard {
                 Err((back, actual)) => (new, cur) = (back, actual),
             }
         }
-        self.lower(node, hash, deadline, guard);
+        self.lower(node, deadline, guard);
         Ok(true)
     }
 
@@ -407,15 +383,14 @@ impl Shard {
         guard: &Guard,
     ) -> bool {
         'lookup: loop {
-            let Some(e) = self.entry(probe, guard) else {
+            let Some(node) = self.entry(probe, guard) else {
                 return false;
             };
-            let node = e.value();
             let mut cur = node.version.load(guard);
             loop {
                 let Some(v) = cur.get() else {
                     // Tombstoned: help unlink; a fresh node may be linked by now.
-                    e.remove();
+                    self.primary.unlink(&node);
                     continue 'lookup;
                 };
                 if v.deadline <= now {
@@ -429,7 +404,7 @@ impl Shard {
                 {
                     Ok(()) => {
                         self.account(0, delta);
-                        self.lower(node, probe.hash, deadline, guard);
+                        self.lower(&node, deadline, guard);
                         return true;
                     }
                     Err((_, actual)) => cur = actual,
@@ -442,17 +417,15 @@ impl Shard {
     /// helping to unlink it): the caller starts again and links a fresh node.
     fn overwrite(
         &self,
-        e: &Entry<'_, Key, Node>,
-        hash: u64,
+        node: &Arc<Node>,
         mut new: Box<Version>,
         guard: &Guard,
     ) -> Result<(), Box<Version>> {
-        let node = e.value();
         let deadline = new.deadline;
         let mut cur = node.version.load(guard);
         loop {
             let Some(old) = cur.get() else {
-                e.remove();
+                self.primary.unlink(node);
                 return Err(new);
             };
             match self.swap(node, cur, old, new, guard) {
@@ -461,7 +434,7 @@ impl Shard {
             }
         }
         // Handshake, commit side: the version is written; read `scheduled` by RMW.
-        self.lower(node, hash, deadline, guard);
+        self.lower(node, deadline, guard);
         Ok(())
     }
 
@@ -488,7 +461,7 @@ impl Shard {
     /// Commit's lowering step: if `deadline` is earlier than `scheduled`, move `scheduled`
     /// down to it (CAS-min), then file an entry there. The order matters for I2: filing first
     /// would let cleanup pop the new entry, see `scheduled` differ and drop it as stale.
-    fn lower(&self, node: &Node, hash: u64, deadline: u64, guard: &Guard) {
+    fn lower(&self, node: &Arc<Node>, deadline: u64, guard: &Guard) {
         let mut s = if seeded_bug!(HandshakePlainLoads) {
             node.scheduled.load(Ordering::Acquire) // BUG (loom only): a load, not an RMW.
         } else {
@@ -496,7 +469,7 @@ impl Shard {
         };
         while deadline < s {
             if seeded_bug!(FileBeforeLower) {
-                self.file(deadline, hash, node.id, guard); // BUG (loom only): file, then lower.
+                self.file(deadline, node, guard); // BUG (loom only): file, then lower.
             }
             match node
                 .scheduled
@@ -506,7 +479,7 @@ impl Shard {
                     // BUG (loom only): LowerWithoutFiling files nothing; FileBeforeLower did above.
                     let filed = seeded_bug!(FileBeforeLower) || seeded_bug!(LowerWithoutFiling);
                     if !filed {
-                        self.file(deadline, hash, node.id, guard);
+                        self.file(deadline, node, guard);
                     }
                     return;
                 }
@@ -515,24 +488,25 @@ impl Shard {
         }
     }
 
-    fn file(&self, deadline: u64, hash: u64, id: u64, guard: &Guard) {
-        drop(
-            self.expiry
-                .get_or_insert_with((deadline, hash, id), || (), guard),
-        );
+    /// Files an expiry entry for `node` at `deadline`.
+    fn file(&self, deadline: u64, node: &Arc<Node>, guard: &Guard) {
+        drop(self.expiry.get_or_insert_with(
+            (deadline, node.hash, node.id),
+            || node.clone(),
+            guard,
+        ));
     }
 
     /// Deletes `probe`'s session; `true` if this call removed a live or expired version.
     pub(crate) fn delete(&self, probe: &Probe<'_>, guard: &Guard) -> bool {
-        let Some(e) = self.entry(probe, guard) else {
+        let Some(node) = self.entry(probe, guard) else {
             return false;
         };
-        let node = e.value();
         let mut cur = node.version.load(guard);
         loop {
             let Some(old) = cur.get() else {
                 // Another delete or cleanup owns the removal; help unlink.
-                e.remove();
+                self.primary.unlink(&node);
                 return false;
             };
             // The CAS winner owns the removal (never trust the index's `remove` result).
@@ -545,29 +519,10 @@ impl Shard {
                 Err((_, actual)) => cur = actual,
             }
         }
-        e.remove();
+        self.primary.unlink(&node);
         let s = node.scheduled.load(Ordering::Acquire);
         self.expiry.remove(&(s, probe.hash, node.id), guard);
         true
-    }
-
-    /// The node with this hash and id, if it is still linked.
-    fn node_by_id<'g>(
-        &'g self,
-        hash: u64,
-        id: u64,
-        guard: &'g Guard,
-    ) -> Option<Entry<'g, Key, Node>> {
-        let mut e = self.primary.lower_bound(&hash, guard)?;
-        loop {
-            if e.key().hash != hash {
-                return None;
-            }
-            if e.value().id == id {
-                return Some(e);
-            }
-            e = e.next()?;
-        }
     }
 
     /// One cleanup pass over this shard: pops every entry with `deadline <= now` and settles
@@ -575,7 +530,7 @@ impl Shard {
     pub(crate) fn sweep(&self, now: u64, guard: &Guard) -> Swept {
         let mut swept = Swept::default();
         while let Some(front) = self.expiry.front(guard) {
-            let (d, hash, id) = *front.key();
+            let d = front.key().0;
             if d > now {
                 break;
             }
@@ -583,8 +538,9 @@ impl Shard {
             if !front.remove() {
                 continue;
             }
+            let node = front.value().clone();
             drop(front);
-            swept.add(self.settle(d, hash, id, now, guard));
+            swept.add(self.settle(d, &node, now, guard));
         }
         swept
     }
@@ -594,7 +550,11 @@ impl Shard {
         self.front_not_of(keep, guard).map(|e| e.key().0)
     }
 
-    fn front_not_of<'g>(&'g self, keep: u64, guard: &'g Guard) -> Option<Entry<'g, ExpKey, ()>> {
+    fn front_not_of<'g>(
+        &'g self,
+        keep: u64,
+        guard: &'g Guard,
+    ) -> Option<Entry<'g, ExpKey, Arc<Node>>> {
         let mut e = self.expiry.front(guard)?;
         while e.key().1 == keep {
             e = e.next()?;
@@ -609,31 +569,30 @@ impl Shard {
     /// front, whatever the deadline. `None` if the shard has nothing to pop.
     pub(crate) fn evict_front(&self, keep: u64, guard: &Guard) -> Option<Swept> {
         let e = self.front_not_of(keep, guard)?;
-        let (d, hash, id) = *e.key();
+        let d = e.key().0;
         if !e.remove() {
             return Some(Swept::default()); // another evictor or cleanup popped it
         }
+        let node = e.value().clone();
         drop(e);
-        Some(self.settle(d, hash, id, d, guard))
+        Some(self.settle(d, &node, d, guard))
     }
 
-    /// Settles a popped entry `(d, hash, id)`.
-    fn settle(&self, d: u64, hash: u64, id: u64, now: u64, guard: &Guard) -> Swept {
+    /// Settles a popped entry at deadline `d` for `node`. The entry holds the node itself,
+    /// so no look-up is needed: a node whose version is not the tombstone is linked (only a
+    /// tombstoned node is ever unlinked, and null is final).
+    fn settle(&self, d: u64, node: &Arc<Node>, now: u64, guard: &Guard) -> Swept {
         let stale = Swept {
             stale: 1,
             ..Swept::default()
         };
-        let Some(e) = self.node_by_id(hash, id, guard) else {
-            return stale;
-        };
-        let node = e.value();
         if node.scheduled.load(Ordering::Acquire) != d {
             return stale; // `scheduled` moved: another entry stands for this node.
         }
         let mut cur = node.version.load(guard);
         loop {
             let Some(v) = cur.get() else {
-                e.remove(); // tombstoned by a delete: help unlink.
+                self.primary.unlink(node); // tombstoned by a delete: help unlink.
                 return stale;
             };
             if v.deadline <= now {
@@ -645,8 +604,8 @@ impl Shard {
                 };
                 match node.version.replace(examined, None, guard) {
                     Ok(()) => {
-                        self.account(-1, -size(e.key().token(), &v.data));
-                        e.remove();
+                        self.account(-1, -((node.token.len() + v.data.len()) as isize));
+                        self.primary.unlink(node);
                         return Swept {
                             reclaimed: 1,
                             ..Swept::default()
@@ -667,7 +626,7 @@ impl Shard {
             {
                 return stale; // a shortening commit lowered it and filed its own entry.
             }
-            self.file(later, hash, id, guard);
+            self.file(later, node, guard);
             // Handshake, cleanup side: re-read the version by RMW. A commit that swapped it
             // after we read it may have seen the old `scheduled` and filed nothing.
             let latest = if seeded_bug!(HandshakePlainLoads) {
@@ -677,7 +636,7 @@ impl Shard {
             };
             if !latest.same(cur) && !seeded_bug!(NoHandshakeRecheck) {
                 if let Some(v2) = latest.get() {
-                    self.lower(node, hash, v2.deadline, guard);
+                    self.lower(node, v2.deadline, guard);
                 }
             }
             return Swept {
@@ -689,42 +648,50 @@ impl Shard {
 
     /// Calls `f` with each live session of this shard.
     pub(crate) fn for_each_live(&self, now: u64, guard: &Guard, mut f: impl FnMut(&str, &Version)) {
-        for e in self.primary.iter(guard) {
-            if let Some(v) = e.value().version.load(guard).get() {
+        self.primary.for_each(guard, |node| {
+            if let Some(v) = node.version.load(guard).get() {
                 if v.deadline > now {
-                    f(e.key().token(), v);
+                    f(node.token(), v);
                 }
             }
-        }
+        });
     }
 
     /// Checks I2 and I5's bound on this shard; meaningful only when no operation is in
     /// flight. Returns the number of stale expiry entries.
     pub(crate) fn check_quiescent(&self, guard: &Guard) -> Result<usize, String> {
         let mut linked = 0usize;
-        for e in self.primary.iter(guard) {
-            let node = e.value();
+        let mut bad = None;
+        self.primary.for_each(guard, |node| {
+            linked += 1;
+            if bad.is_some() {
+                return;
+            }
             let Some(v) = node.version.load(guard).get() else {
-                return Err(format!("node {} is a tombstone but still linked", node.id));
+                bad = Some(format!("node {} is a tombstone but still linked", node.id));
+                return;
             };
             let s = node.scheduled.load(Ordering::Acquire);
             if s > v.deadline {
-                return Err(format!(
+                bad = Some(format!(
                     "node {}: scheduled {s} is after its deadline {}",
                     node.id, v.deadline
                 ));
-            }
-            if self
-                .expiry
-                .get(&(s, e.key().hash, node.id), guard)
-                .is_none()
-            {
-                return Err(format!(
+            } else if self.expiry.get(&(s, node.hash, node.id), guard).is_none() {
+                bad = Some(format!(
                     "node {}: no expiry entry at scheduled {s}",
                     node.id
                 ));
             }
-            linked += 1;
+        });
+        if let Some(bad) = bad {
+            return Err(bad);
+        }
+        if linked != self.len() {
+            return Err(format!(
+                "{linked} nodes linked, but the shard counts {} sessions",
+                self.len()
+            ));
         }
         Ok(self.expiry.iter(guard).count().saturating_sub(linked))
     }

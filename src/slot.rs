@@ -48,9 +48,9 @@ mod imp {
     }
 
     impl<T: Send + 'static> Slot<T> {
-        pub(crate) fn new(v: T) -> Self {
+        pub(crate) fn new(v: Box<T>) -> Self {
             Slot {
-                ptr: Atomic::new(v),
+                ptr: Atomic::from(Owned::from(v)),
             }
         }
 
@@ -176,9 +176,9 @@ mod imp {
     }
 
     impl<T> Slot<T> {
-        pub(crate) fn new(v: T) -> Self {
+        pub(crate) fn new(v: Box<T>) -> Self {
             Slot {
-                ptr: AtomicPtr::new(Box::into_raw(Box::new(v))),
+                ptr: AtomicPtr::new(Box::into_raw(v)),
                 retired: std::sync::Mutex::new(Vec::new()),
             }
         }

@@ -201,7 +201,7 @@ impl Inner {
         };
         if self.when_full == WhenFull::Refuse {
             let held = shard.held_size(probe, guard);
-            let grows = held.map_or(true, |h| size > h);
+            let grows = held.is_none_or(|h| size > h);
             if grows && self.fits(u, held, size).is_err() {
                 self.sweep(now); // expired sessions make room first
                 self.fits(u, held, size)?;

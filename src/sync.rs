@@ -7,7 +7,6 @@
 
 #[cfg(not(memstore_loom))]
 mod imp {
-    pub(crate) use crossbeam_epoch::{pin, Guard};
     pub(crate) use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread;
@@ -33,6 +32,35 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// The guard every operation holds: a crossbeam-epoch pin (versions and the expiry
+/// skiplist are reclaimed through that epoch) and an `sdd` guard (the primary hash index,
+/// scc's `HashIndex`, reclaims its buckets and entries through scc's own epoch). Anything
+/// loaded under it stays valid until it drops. Derefs to the epoch guard.
+#[cfg(not(memstore_loom))]
+pub(crate) struct Guard {
+    epoch: crossbeam_epoch::Guard,
+    pub(crate) index: scc::Guard,
+}
+
+#[cfg(not(memstore_loom))]
+impl std::ops::Deref for Guard {
+    type Target = crossbeam_epoch::Guard;
+    #[inline]
+    fn deref(&self) -> &crossbeam_epoch::Guard {
+        &self.epoch
+    }
+}
+
+/// Pins both epochs (see [`Guard`]).
+#[cfg(not(memstore_loom))]
+#[inline]
+pub(crate) fn pin() -> Guard {
+    Guard {
+        epoch: crossbeam_epoch::pin(),
+        index: scc::Guard::new(),
+    }
+}
 
 /// Statistics counters (bytes held, hits, misses): outside the protocol, nothing decides
 /// anything by them, so they are std atomics in both builds and add no loom interleavings.
