@@ -21,38 +21,15 @@
 //! the skiplist primary ran at 0.31x scc's `HashMap`; see BENCHMARKS.md for the hash index.
 //! Token order was never part of the contract, and the keyed hash still decides placement.
 
-use std::ops::Deref;
-use std::sync::Arc;
-
 /// What the primary index needs of a node: its keyed hash and its token.
 pub(crate) trait Keyed: Send + Sync + 'static {
     fn key_hash(&self) -> u64;
     fn key_token(&self) -> &[u8];
 }
 
-/// A linked node as a caller holds it: borrowed from the index under the guard `'g` (no
-/// reference count bumped), or owned (after an insert).
-pub(crate) enum Held<'g, N> {
-    #[cfg_attr(memstore_loom, allow(dead_code))] // the stand-in hands out owned nodes
-    Borrowed(&'g Arc<N>),
-    Owned(Arc<N>),
-}
-
-impl<N> Deref for Held<'_, N> {
-    type Target = Arc<N>;
-    #[inline]
-    fn deref(&self) -> &Arc<N> {
-        match self {
-            Held::Borrowed(a) => a,
-            Held::Owned(a) => a,
-        }
-    }
-}
-
 #[cfg(not(memstore_loom))]
 mod hashed {
-    use super::{Held, Keyed};
-    use crate::sync::Guard;
+    use super::Keyed;
     use std::collections::HashSet;
     use std::hash::{Hash, Hasher};
     use std::sync::Arc;
@@ -101,14 +78,13 @@ mod hashed {
         }
     }
 
-    /// The primary index: scc's `HashIndex` from the node (as its own key) to the node.
+    /// The primary index: scc's `HashIndex` keyed by the node itself (`Arc`), no value.
     ///
-    /// The value repeats the key's `Arc` because `HashIndex::peek` hands out the value
-    /// alone under a guard. Entries are immutable in a `HashIndex` and may be *copied* when
-    /// it resizes (a reader can see an old copy); both copies are the same `Arc`, and all
-    /// mutable state lives in the node it points to, so a copy is never stale.
+    /// Entries are immutable in a `HashIndex` and may be *copied* when it resizes (a reader
+    /// can see an old copy); a copy is the same `Arc`, and all mutable state lives in the node
+    /// it points to, so a copy is never stale.
     pub(crate) struct Hashed<N> {
-        map: scc::HashIndex<Linked<N>, Arc<N>, ahash::RandomState>,
+        map: scc::HashIndex<Linked<N>, (), ahash::RandomState>,
     }
 
     impl<N: Keyed> Hashed<N> {
@@ -125,34 +101,25 @@ mod hashed {
             }
         }
 
-        /// The node linked under `token`, if any: lock-free, bumps no count.
+        /// Runs `f` with the node linked under `token`, if any: lock-free (`peek_with`
+        /// pins scc's epoch for the call), bumps no count.
         #[inline]
-        pub(crate) fn get<'g>(
-            &'g self,
+        pub(crate) fn with<R>(
+            &self,
             hash: u64,
             token: &str,
-            guard: &'g Guard,
-        ) -> Option<Held<'g, N>> {
+            f: impl FnOnce(&Arc<N>) -> R,
+        ) -> Option<R> {
             let key = Lookup {
                 hash,
                 token: token.as_bytes(),
             };
-            self.map.peek(&key, &guard.index).map(Held::Borrowed)
+            self.map.peek_with(&key, |k, _| f(&k.0))
         }
 
-        /// Links `node` if no node holds its token: `Ok` if it did, else the linked node.
-        pub(crate) fn insert<'g>(
-            &'g self,
-            node: Arc<N>,
-            _guard: &'g Guard,
-        ) -> Result<(), Held<'g, N>> {
-            match self.map.entry_sync(Linked(node.clone())) {
-                scc::hash_index::Entry::Occupied(o) => Err(Held::Owned(o.get().clone())),
-                scc::hash_index::Entry::Vacant(v) => {
-                    v.insert_entry(node);
-                    Ok(())
-                }
-            }
+        /// Links `node` if no node holds its token; `true` if it did.
+        pub(crate) fn insert(&self, node: Arc<N>) -> bool {
+            self.map.insert_sync(Linked(node), ()).is_ok()
         }
 
         /// Unlinks `node` if it is the node linked under its token; `true` if this call did.
@@ -161,16 +128,23 @@ mod hashed {
                 hash: node.key_hash(),
                 token: node.key_token(),
             };
-            self.map.remove_if_sync(&key, |v| Arc::ptr_eq(v, node))
+            match self.map.get_sync(&key) {
+                Some(e) if Arc::ptr_eq(&e.key().0, node) => {
+                    e.remove_entry();
+                    true
+                }
+                _ => false,
+            }
         }
 
         /// Calls `f` with each linked node once (a resize in progress can show an entry in
         /// both the old and the new table: seen ones are skipped).
-        pub(crate) fn for_each(&self, guard: &Guard, mut f: impl FnMut(&Arc<N>)) {
+        pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<N>)) {
+            let guard = scc::Guard::new();
             let mut seen = HashSet::new();
-            for (_, n) in self.map.iter(&guard.index) {
-                if seen.insert(Arc::as_ptr(n) as usize) {
-                    f(n);
+            for (k, ()) in self.map.iter(&guard) {
+                if seen.insert(Arc::as_ptr(&k.0) as usize) {
+                    f(&k.0);
                 }
             }
         }
@@ -179,8 +153,8 @@ mod hashed {
 
 #[cfg(memstore_loom)]
 mod hashed {
-    use super::{Held, Keyed};
-    use crate::sync::{self, Guard, Mutex};
+    use super::Keyed;
+    use crate::sync::{self, Mutex};
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
@@ -200,31 +174,28 @@ mod hashed {
             }
         }
 
-        pub(crate) fn get<'g>(
-            &'g self,
+        /// Runs `f` with the linked node, *outside* the mutex (as the real index runs it
+        /// outside any lock), so that `f` may unlink.
+        pub(crate) fn with<R>(
+            &self,
             hash: u64,
             token: &str,
-            _guard: &'g Guard,
-        ) -> Option<Held<'g, N>> {
-            sync::lock(&self.map)
+            f: impl FnOnce(&Arc<N>) -> R,
+        ) -> Option<R> {
+            let node = sync::lock(&self.map)
                 .get(&(hash, token.as_bytes().to_vec()))
-                .map(|n| Held::Owned(n.clone()))
+                .cloned();
+            node.map(|n| f(&n))
         }
 
-        pub(crate) fn insert<'g>(
-            &'g self,
-            node: Arc<N>,
-            _guard: &'g Guard,
-        ) -> Result<(), Held<'g, N>> {
+        pub(crate) fn insert(&self, node: Arc<N>) -> bool {
             let key = (node.key_hash(), node.key_token().to_vec());
             let mut map = sync::lock(&self.map);
-            match map.get(&key) {
-                Some(n) => Err(Held::Owned(n.clone())),
-                None => {
-                    map.insert(key, node);
-                    Ok(())
-                }
+            if map.contains_key(&key) {
+                return false;
             }
+            map.insert(key, node);
+            true
         }
 
         pub(crate) fn unlink(&self, node: &Arc<N>) -> bool {
@@ -237,7 +208,7 @@ mod hashed {
             ours
         }
 
-        pub(crate) fn for_each(&self, _guard: &Guard, mut f: impl FnMut(&Arc<N>)) {
+        pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<N>)) {
             let nodes: Vec<_> = sync::lock(&self.map).values().cloned().collect();
             for n in &nodes {
                 f(n);

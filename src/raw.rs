@@ -36,7 +36,7 @@
 //! (DESIGN.md proposes `SeqCst` fences; RMWs give the same guarantee without relying on how a
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
-use crate::index::{Entry, Hashed, Held, Keyed, Ordered};
+use crate::index::{Entry, Hashed, Keyed, Ordered};
 use crate::slot::{Current, Slot};
 use crate::sync::{seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
 use bytes::Bytes;
@@ -79,7 +79,6 @@ const INLINE_TOKEN: usize = 48;
 /// is freed when the last of them lets go.
 pub(crate) struct Node {
     hash: u64,
-    id: u64,
     version: Slot<Version>,
     scheduled: AtomicU64,
     token: SmallVec<[u8; INLINE_TOKEN]>,
@@ -97,20 +96,27 @@ impl Keyed for Node {
 }
 
 impl Node {
+    /// The node's identity in its expiry entries: its address. Unique among the entries in
+    /// the index at any time, with no ABA: each entry holds an `Arc` of its node, so a node's
+    /// address cannot be reused while an entry names it.
+    #[inline]
+    fn id(&self) -> usize {
+        self as *const Node as usize
+    }
+
     /// The token: built from a `&str`, so always UTF-8 (an empty string is unreachable).
     pub(crate) fn token(&self) -> &str {
         std::str::from_utf8(&self.token).unwrap_or_default()
     }
 }
 
-/// An expiry index key: (deadline, token hash, node id).
-pub(crate) type ExpKey = (u64, u64, u64);
+/// An expiry index key: (deadline, node id).
+pub(crate) type ExpKey = (u64, usize);
 
 /// One shard: both indexes, the node id counter and its share of the accounting.
 pub(crate) struct Shard {
     primary: Hashed<Node>,
     expiry: Ordered<ExpKey, Arc<Node>>,
-    next_id: AtomicU64,
     /// Sessions (linked, not tombstoned) in this shard; statistics only.
     sessions: StatI64,
     /// Bytes (token + data) of the versions in this shard; statistics only.
@@ -165,7 +171,6 @@ impl Shard {
         Shard {
             primary: Hashed::new(),
             expiry: Ordered::new(),
-            next_id: AtomicU64::new(0),
             sessions: StatI64::new(0),
             bytes: StatI64::new(0),
             usage,
@@ -200,38 +205,31 @@ impl Shard {
 
     /// Links a fresh node for `probe` holding `v` (insert-if-absent), and files its entry
     /// after the link (I2); a delete that slips in between leaves the entry an orphan,
-    /// dropped by cleanup (I5). `Ok(node)` if ours was linked; else the node linked under
-    /// the token and `v` back (a copy: our node was built but never published, and this
-    /// only happens when inserts of one token race).
-    fn link_fresh<'g>(
-        &'g self,
+    /// dropped by cleanup (I5). `Err(v)` if a node holds the token already (`v` back as a
+    /// copy: our node was built but never published; this only happens when inserts of one
+    /// token race), and the caller looks the token up again.
+    fn link_fresh(
+        &self,
         probe: &Probe<'_>,
         v: Box<Version>,
-        guard: &'g Guard,
-    ) -> Result<Held<'g, Node>, (Held<'g, Node>, Box<Version>)> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        guard: &Guard,
+    ) -> Result<(), Box<Version>> {
         let (dl, held) = (v.deadline, size(probe.token, &v.data));
         let node = Arc::new(Node {
             hash: probe.hash,
-            id,
             version: Slot::new(v),
             scheduled: AtomicU64::new(dl),
             token: SmallVec::from_slice(probe.token.as_bytes()),
         });
-        match self.primary.insert(node.clone(), guard) {
-            Ok(()) => {
-                self.account(1, held);
-                self.file(dl, &node, guard);
-                Ok(Held::Owned(node))
-            }
-            Err(linked) => {
-                let back = match node.version.load(guard).get() {
-                    Some(v) => Version::boxed(v.data.clone(), v.deadline),
-                    None => Version::boxed(Bytes::new(), dl), // unreachable: never published
-                };
-                Err((linked, back))
-            }
+        if self.primary.insert(node.clone()) {
+            self.account(1, held);
+            self.file(dl, &node, guard);
+            return Ok(());
         }
+        Err(match node.version.load(guard).get() {
+            Some(v) => Version::boxed(v.data.clone(), v.deadline),
+            None => Version::boxed(Bytes::new(), dl), // unreachable: never published
+        })
     }
 
     /// Sessions held (expired ones not yet reclaimed included).
@@ -244,22 +242,26 @@ impl Shard {
         self.expiry.len()
     }
 
-    /// `probe`'s node, if one is linked: lock-free, no count bumped.
+    /// Runs `f` with `probe`'s node, if one is linked: lock-free, no count bumped. The node
+    /// is borrowed for the call only; versions loaded from it live as long as `guard` (they
+    /// are retired to the epoch, and a linked node is only freed once tombstoned).
     #[inline]
-    fn entry<'g>(&'g self, probe: &Probe<'_>, guard: &'g Guard) -> Option<Held<'g, Node>> {
-        self.primary.get(probe.hash, probe.token, guard)
+    fn with_node<R>(&self, probe: &Probe<'_>, f: impl FnOnce(&Arc<Node>) -> R) -> Option<R> {
+        self.primary.with(probe.hash, probe.token, f)
     }
 
     /// The live version of `probe`, or why there is none: I1.
     #[inline]
     pub(crate) fn find<'g>(
-        &'g self,
+        &self,
         probe: &Probe<'_>,
         now: impl FnOnce() -> u64,
         guard: &'g Guard,
     ) -> Result<&'g Version, Miss> {
-        let e = self.entry(probe, guard).ok_or(Miss::Absent)?;
-        let v = e.version.load(guard).get().ok_or(Miss::Absent)?;
+        let cur = self
+            .with_node(probe, |n| n.version.load(guard))
+            .ok_or(Miss::Absent)?;
+        let v = cur.get().ok_or(Miss::Absent)?;
         // The clock is read only for a hit, after the search: a miss costs no clock read, and
         // "now" is no earlier than the start of the call either way.
         if v.deadline > now() {
@@ -271,32 +273,34 @@ impl Shard {
 
     /// The size (token + data) of the version `probe` holds, live or expired; `None` if none.
     pub(crate) fn held_size(&self, probe: &Probe<'_>, guard: &Guard) -> Option<usize> {
-        let e = self.entry(probe, guard)?;
-        let v = e.version.load(guard).get()?;
-        Some(probe.token.len() + v.data.len())
+        let cur = self.with_node(probe, |n| n.version.load(guard))?;
+        Some(probe.token.len() + cur.get()?.data.len())
     }
 
     /// Inserts or overwrites `probe`'s session. `deadline` must be in the future.
     pub(crate) fn commit(&self, probe: &Probe<'_>, data: Bytes, deadline: u64, guard: &Guard) {
-        let mut new = Version::boxed(data, deadline);
+        let mut new = Some(Version::boxed(data, deadline));
         loop {
-            let e = match self.entry(probe, guard) {
-                Some(e) => e,
-                None => match self.link_fresh(probe, new, guard) {
-                    Ok(_) => return,
-                    // Another thread linked the token first: overwrite its node instead.
-                    Err((e, back)) => {
-                        new = back;
-                        e
+            let done = self.with_node(probe, |node| {
+                if seeded_bug!(OverwriteRemoveInsert) && self.primary.unlink(node) {
+                    return false; // BUG (loom only): unlink the node, then link a new one.
+                }
+                match self.overwrite(node, new.take().expect("version"), guard) {
+                    Ok(()) => true,
+                    Err(back) => {
+                        new = Some(back); // a tombstone: start again
+                        false
                     }
+                }
+            });
+            match done {
+                Some(true) => return,
+                Some(false) => {}
+                None => match self.link_fresh(probe, new.take().expect("version"), guard) {
+                    Ok(()) => return,
+                    // Another thread linked the token first: overwrite its node instead.
+                    Err(back) => new = Some(back),
                 },
-            };
-            if seeded_bug!(OverwriteRemoveInsert) && self.primary.unlink(&e) {
-                continue; // BUG (loom only): unlink the node, then link a new one.
-            }
-            match self.overwrite(&e, new, guard) {
-                Ok(()) => return,
-                Err(back) => new = back,
             }
         }
     }
@@ -315,21 +319,24 @@ impl Shard {
         now: u64,
         guard: &Guard,
     ) -> bool {
-        let mut new = Version::boxed(data, deadline);
+        let mut new = Some(Version::boxed(data, deadline));
         loop {
-            let e = match self.entry(probe, guard) {
-                Some(e) => e,
-                None => match self.link_fresh(probe, new, guard) {
-                    Ok(_) => return true,
-                    Err((e, back)) => {
-                        new = back;
-                        e
+            let taken = self.with_node(probe, |node| {
+                match self.take_over(node, new.take().expect("version"), now, guard) {
+                    Ok(inserted) => Some(inserted),
+                    Err(back) => {
+                        new = Some(back);
+                        None
                     }
+                }
+            });
+            match taken {
+                Some(Some(inserted)) => return inserted,
+                Some(None) => {}
+                None => match self.link_fresh(probe, new.take().expect("version"), guard) {
+                    Ok(()) => return true,
+                    Err(back) => new = Some(back),
                 },
-            };
-            match self.take_over(&e, new, now, guard) {
-                Ok(inserted) => return inserted,
-                Err(back) => new = back,
             }
         }
     }
@@ -382,33 +389,38 @@ impl Shard {
         now: u64,
         guard: &Guard,
     ) -> bool {
-        'lookup: loop {
-            let Some(node) = self.entry(probe, guard) else {
-                return false;
-            };
-            let mut cur = node.version.load(guard);
-            loop {
-                let Some(v) = cur.get() else {
-                    // Tombstoned: help unlink; a fresh node may be linked by now.
-                    self.primary.unlink(&node);
-                    continue 'lookup;
-                };
-                if v.deadline <= now {
-                    return false;
-                }
-                let data = data.clone().unwrap_or_else(|| v.data.clone());
-                let delta = data.len() as isize - v.data.len() as isize;
-                match node
-                    .version
-                    .replace(cur, Some(Version::boxed(data, deadline)), guard)
-                {
-                    Ok(()) => {
-                        self.account(0, delta);
-                        self.lower(&node, deadline, guard);
-                        return true;
+        loop {
+            // `Some(done)`, or `None` to look again (the node was tombstoned).
+            let r = self.with_node(probe, |node| {
+                let mut cur = node.version.load(guard);
+                loop {
+                    let Some(v) = cur.get() else {
+                        // Tombstoned: help unlink; a fresh node may be linked by now.
+                        self.primary.unlink(node);
+                        return None;
+                    };
+                    if v.deadline <= now {
+                        return Some(false);
                     }
-                    Err((_, actual)) => cur = actual,
+                    let data = data.clone().unwrap_or_else(|| v.data.clone());
+                    let delta = data.len() as isize - v.data.len() as isize;
+                    match node
+                        .version
+                        .replace(cur, Some(Version::boxed(data, deadline)), guard)
+                    {
+                        Ok(()) => {
+                            self.account(0, delta);
+                            self.lower(node, deadline, guard);
+                            return Some(true);
+                        }
+                        Err((_, actual)) => cur = actual,
+                    }
                 }
+            });
+            match r {
+                None => return false, // no node
+                Some(Some(done)) => return done,
+                Some(None) => {}
             }
         }
     }
@@ -490,39 +502,38 @@ impl Shard {
 
     /// Files an expiry entry for `node` at `deadline`.
     fn file(&self, deadline: u64, node: &Arc<Node>, guard: &Guard) {
-        drop(self.expiry.get_or_insert_with(
-            (deadline, node.hash, node.id),
-            || node.clone(),
-            guard,
-        ));
+        drop(
+            self.expiry
+                .get_or_insert_with((deadline, node.id()), || node.clone(), guard),
+        );
     }
 
     /// Deletes `probe`'s session; `true` if this call removed a live or expired version.
     pub(crate) fn delete(&self, probe: &Probe<'_>, guard: &Guard) -> bool {
-        let Some(node) = self.entry(probe, guard) else {
-            return false;
-        };
-        let mut cur = node.version.load(guard);
-        loop {
-            let Some(old) = cur.get() else {
-                // Another delete or cleanup owns the removal; help unlink.
-                self.primary.unlink(&node);
-                return false;
-            };
-            // The CAS winner owns the removal (never trust the index's `remove` result).
-            let freed = size(probe.token, &old.data);
-            match node.version.replace(cur, None, guard) {
-                Ok(()) => {
-                    self.account(-1, -freed);
-                    break;
+        self.with_node(probe, |node| {
+            let mut cur = node.version.load(guard);
+            loop {
+                let Some(old) = cur.get() else {
+                    // Another delete or cleanup owns the removal; help unlink.
+                    self.primary.unlink(node);
+                    return false;
+                };
+                // The CAS winner owns the removal (never trust the index's `remove` result).
+                let freed = size(probe.token, &old.data);
+                match node.version.replace(cur, None, guard) {
+                    Ok(()) => {
+                        self.account(-1, -freed);
+                        break;
+                    }
+                    Err((_, actual)) => cur = actual,
                 }
-                Err((_, actual)) => cur = actual,
             }
-        }
-        self.primary.unlink(&node);
-        let s = node.scheduled.load(Ordering::Acquire);
-        self.expiry.remove(&(s, probe.hash, node.id), guard);
-        true
+            self.primary.unlink(node);
+            let s = node.scheduled.load(Ordering::Acquire);
+            self.expiry.remove(&(s, node.id()), guard);
+            true
+        })
+        .unwrap_or(false)
     }
 
     /// One cleanup pass over this shard: pops every entry with `deadline <= now` and settles
@@ -556,7 +567,7 @@ impl Shard {
         guard: &'g Guard,
     ) -> Option<Entry<'g, ExpKey, Arc<Node>>> {
         let mut e = self.expiry.front(guard)?;
-        while e.key().1 == keep {
+        while e.value().hash == keep {
             e = e.next()?;
         }
         Some(e)
@@ -648,7 +659,7 @@ impl Shard {
 
     /// Calls `f` with each live session of this shard.
     pub(crate) fn for_each_live(&self, now: u64, guard: &Guard, mut f: impl FnMut(&str, &Version)) {
-        self.primary.for_each(guard, |node| {
+        self.primary.for_each(|node| {
             if let Some(v) = node.version.load(guard).get() {
                 if v.deadline > now {
                     f(node.token(), v);
@@ -662,25 +673,29 @@ impl Shard {
     pub(crate) fn check_quiescent(&self, guard: &Guard) -> Result<usize, String> {
         let mut linked = 0usize;
         let mut bad = None;
-        self.primary.for_each(guard, |node| {
+        self.primary.for_each(|node| {
             linked += 1;
             if bad.is_some() {
                 return;
             }
             let Some(v) = node.version.load(guard).get() else {
-                bad = Some(format!("node {} is a tombstone but still linked", node.id));
+                bad = Some(format!(
+                    "node {:#x} is a tombstone but still linked",
+                    node.id()
+                ));
                 return;
             };
             let s = node.scheduled.load(Ordering::Acquire);
             if s > v.deadline {
                 bad = Some(format!(
-                    "node {}: scheduled {s} is after its deadline {}",
-                    node.id, v.deadline
+                    "node {:#x}: scheduled {s} is after its deadline {}",
+                    node.id(),
+                    v.deadline
                 ));
-            } else if self.expiry.get(&(s, node.hash, node.id), guard).is_none() {
+            } else if self.expiry.get(&(s, node.id()), guard).is_none() {
                 bad = Some(format!(
-                    "node {}: no expiry entry at scheduled {s}",
-                    node.id
+                    "node {:#x}: no expiry entry at scheduled {s}",
+                    node.id()
                 ));
             }
         });

@@ -253,6 +253,10 @@ impl Inner {
         for shard in self.shards.iter() {
             total.add(shard.sweep(now, &guard));
         }
+        drop(guard);
+        // The pass retired a version and an expiry entry per reclaimed session; free them
+        // here rather than leave them to whichever reader's pin happens to collect next.
+        sync::collect_retired(2 * (total.reclaimed + total.stale + total.rescheduled));
         self.passes.fetch_add(1, Ordering::Relaxed);
         self.reclaimed.fetch_add(total.reclaimed, Ordering::Relaxed);
         self.rescheduled
