@@ -4,12 +4,15 @@
 //!
 //! # Layout
 //! Each shard (chosen by the top bits of a keyed ahash of the token) holds:
-//! - `primary`: [`Key`] (hash, token) -> [`Node`]. A node, once linked, is never replaced.
-//! - `expiry`: `(deadline, hash, node id)` -> `()`. One entry per session at or before its
-//!   deadline ("lazy" expiry index); cleanup pops the front while `deadline <= now`.
+//! - `primary`: token -> [`Node`], a hash index (see `index.rs`). A node, once linked, is never
+//!   replaced.
+//! - `expiry`: `(deadline, node id)` -> the node (`Arc`, shared with the primary index). One
+//!   entry per session at or before its deadline ("lazy" expiry index); cleanup pops the
+//!   front while `deadline <= now` and reaches the node through the entry, with no look-up.
 //!
-//! A node holds `id` (unique per shard), `version` (a [`Slot`]: pointer to the current
+//! A node holds its token and keyed hash, `version` (a [`Slot`]: pointer to the current
 //! [`Version`] or the tombstone) and `scheduled` (the deadline its expiry entry is filed at).
+//! Its id is its address: an entry holds its node, so the address is not reused meanwhile.
 //!
 //! # Invariants (see `../shared/DESIGN.md`; `loom-tests/` checks each)
 //! - **I1** `find` never returns a session whose deadline has passed (it compares the deadline
