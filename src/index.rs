@@ -2,11 +2,12 @@
 //!
 //! - [`Hashed`]: the primary index, token -> node. scc's `HashIndex` (lock-free reads: a
 //!   `peek` takes no lock and writes no shared memory); a node, once linked, is never replaced.
-//!   `get` (guard-bound, no reference count bumped), `insert` (insert-if-absent: the winner's
-//!   node is linked, a loser gets the linked node back), `unlink` (remove *this* node, never
-//!   whatever node holds the token now; its `bool` says whether this call did), `for_each`.
+//!   `with` (runs a closure on the linked node; no reference count bumped), `insert`
+//!   (insert-if-absent: `false` if a node holds the token, and the caller looks it up again),
+//!   `unlink` (remove *this* node, never whatever node holds the token now; its `bool` says
+//!   whether this call did), `for_each`.
 //! - [`Ordered`]: the expiry index, a crossbeam-skiplist `base::SkipList`:
-//!   `get`, `lower_bound`, `front`, `iter` (guard-bound entries), `get_or_insert_with`
+//!   `get`, `front`, `iter`, `Entry::next` (guard-bound entries), `get_or_insert_with`
 //!   (insert-if-absent), `Entry::remove` (unlink *this* node, a CAS on its tower), `remove` by
 //!   key (result ignored: crossbeam #1143, two removers can both get `Some`).
 //!

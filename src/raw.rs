@@ -116,7 +116,7 @@ impl Node {
 /// An expiry index key: (deadline, node id).
 pub(crate) type ExpKey = (u64, usize);
 
-/// One shard: both indexes, the node id counter and its share of the accounting.
+/// One shard: both indexes and its share of the accounting.
 pub(crate) struct Shard {
     primary: Hashed<Node>,
     expiry: Ordered<ExpKey, Arc<Node>>,
@@ -137,7 +137,7 @@ pub(crate) struct Usage {
     pub(crate) bytes: CachePadded<AtomicIsize>,
 }
 
-fn size(token: &str, data: &[u8]) -> isize {
+fn size(token: &[u8], data: &[u8]) -> isize {
     (token.len() + data.len()) as isize
 }
 
@@ -217,7 +217,7 @@ impl Shard {
         v: Box<Version>,
         guard: &Guard,
     ) -> Result<(), Box<Version>> {
-        let (dl, held) = (v.deadline, size(probe.token, &v.data));
+        let (dl, held) = (v.deadline, size(probe.token.as_bytes(), &v.data));
         let node = Arc::new(Node {
             hash: probe.hash,
             version: Slot::new(v),
@@ -522,7 +522,7 @@ impl Shard {
                     return false;
                 };
                 // The CAS winner owns the removal (never trust the index's `remove` result).
-                let freed = size(probe.token, &old.data);
+                let freed = size(probe.token.as_bytes(), &old.data);
                 match node.version.replace(cur, None, guard) {
                     Ok(()) => {
                         self.account(-1, -freed);
@@ -618,7 +618,7 @@ impl Shard {
                 };
                 match node.version.replace(examined, None, guard) {
                     Ok(()) => {
-                        self.account(-1, -((node.token.len() + v.data.len()) as isize));
+                        self.account(-1, -size(&node.token, &v.data));
                         self.primary.unlink(node);
                         return Swept {
                             reclaimed: 1,
