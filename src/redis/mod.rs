@@ -275,6 +275,10 @@ impl Shared {
     }
 
     /// Connection `gen` is gone: stop local reads, drop the local store, wake the task.
+    ///
+    /// The flush and the count happen under the connection lock, flush first: whoever sees the
+    /// loss counted sees the local tier empty, and a reconnect (which installs its connection
+    /// under the same lock) is never observed before the loss it follows is counted.
     fn lost(&self, gen: u64) {
         {
             let mut conn = lock(&self.conn);
@@ -283,9 +287,9 @@ impl Shared {
             }
             *conn = None;
             self.lease.store(0, SeqCst);
+            self.flush();
+            self.counters.connection_losses.fetch_add(1, SeqCst);
         }
-        self.counters.connection_losses.fetch_add(1, SeqCst);
-        self.flush();
         self.wake.notify_one();
     }
 
