@@ -12,6 +12,7 @@
 //!
 //! A node holds its token and keyed hash, `version` (a [`Slot`]: pointer to the current
 //! [`Version`] or the tombstone) and `scheduled` (the deadline its expiry entry is filed at).
+//! A version is its deadline and its data in one allocation (`version.rs`).
 //! Its id is its address: an entry holds its node, so the address is not reused meanwhile.
 //!
 //! # Invariants (see `../shared/DESIGN.md`; `loom-tests/` checks each)
@@ -42,6 +43,7 @@
 use crate::index::{Entry, Hashed, Keyed, Ordered};
 use crate::slot::{Current, Slot};
 use crate::sync::{seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
+use crate::version::{Owned, Version};
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 use smallvec::SmallVec;
@@ -51,26 +53,6 @@ use std::sync::Arc;
 pub(crate) struct Probe<'a> {
     pub(crate) hash: u64,
     pub(crate) token: &'a str,
-}
-
-/// One committed value of a session.
-pub(crate) struct Version {
-    pub(crate) data: Bytes,
-    /// Nanoseconds since the Unix epoch.
-    pub(crate) deadline: u64,
-    #[cfg(memstore_loom)]
-    _track: loom::alloc::Track<()>,
-}
-
-impl Version {
-    pub(crate) fn boxed(data: Bytes, deadline: u64) -> Box<Version> {
-        Box::new(Version {
-            data,
-            deadline,
-            #[cfg(memstore_loom)]
-            _track: loom::alloc::Track::new(()),
-        })
-    }
 }
 
 /// Tokens up to this many bytes live inside their node (scs tokens are 43 characters): one
@@ -211,13 +193,8 @@ impl Shard {
     /// dropped by cleanup (I5). `Err(v)` if a node holds the token already (`v` back as a
     /// copy: our node was built but never published; this only happens when inserts of one
     /// token race), and the caller looks the token up again.
-    fn link_fresh(
-        &self,
-        probe: &Probe<'_>,
-        v: Box<Version>,
-        guard: &Guard,
-    ) -> Result<(), Box<Version>> {
-        let (dl, held) = (v.deadline, size(probe.token.as_bytes(), &v.data));
+    fn link_fresh(&self, probe: &Probe<'_>, v: Owned, guard: &Guard) -> Result<(), Owned> {
+        let (dl, held) = (v.deadline, size(probe.token.as_bytes(), v.data()));
         let node = Arc::new(Node {
             hash: probe.hash,
             version: Slot::new(v),
@@ -229,10 +206,12 @@ impl Shard {
             self.file(dl, &node, guard);
             return Ok(());
         }
-        Err(match node.version.load(guard).get() {
-            Some(v) => Version::boxed(v.data.clone(), v.deadline),
-            None => Version::boxed(Bytes::new(), dl), // unreachable: never published
-        })
+        // Our node was never published (the rejected key is dropped), so this is its only
+        // handle: take the version back, no copy. (The fallback is unreachable.)
+        Err(Arc::try_unwrap(node)
+            .ok()
+            .and_then(|n| n.version.into_inner())
+            .unwrap_or_else(|| Version::new(Bytes::new(), dl)))
     }
 
     /// Sessions held (expired ones not yet reclaimed included).
@@ -277,12 +256,12 @@ impl Shard {
     /// The size (token + data) of the version `probe` holds, live or expired; `None` if none.
     pub(crate) fn held_size(&self, probe: &Probe<'_>, guard: &Guard) -> Option<usize> {
         let cur = self.with_node(probe, |n| n.version.load(guard))?;
-        Some(probe.token.len() + cur.get()?.data.len())
+        Some(probe.token.len() + cur.get()?.data().len())
     }
 
     /// Inserts or overwrites `probe`'s session. `deadline` must be in the future.
     pub(crate) fn commit(&self, probe: &Probe<'_>, data: Bytes, deadline: u64, guard: &Guard) {
-        let mut new = Some(Version::boxed(data, deadline));
+        let mut new = Some(Version::new(data, deadline));
         loop {
             let done = self.with_node(probe, |node| {
                 if seeded_bug!(OverwriteRemoveInsert) && self.primary.unlink(node) {
@@ -322,7 +301,7 @@ impl Shard {
         now: u64,
         guard: &Guard,
     ) -> bool {
-        let mut new = Some(Version::boxed(data, deadline));
+        let mut new = Some(Version::new(data, deadline));
         loop {
             let taken = self.with_node(probe, |node| {
                 match self.take_over(node, new.take().expect("version"), now, guard) {
@@ -353,10 +332,10 @@ impl Shard {
     fn take_over(
         &self,
         node: &Arc<Node>,
-        mut new: Box<Version>,
+        mut new: Owned,
         now: u64,
         guard: &Guard,
-    ) -> Result<bool, Box<Version>> {
+    ) -> Result<bool, Owned> {
         let deadline = new.deadline;
         let mut cur = node.version.load(guard);
         loop {
@@ -405,12 +384,12 @@ impl Shard {
                     if v.deadline <= now {
                         return Some(false);
                     }
-                    let data = data.clone().unwrap_or_else(|| v.data.clone());
-                    let delta = data.len() as isize - v.data.len() as isize;
-                    match node
-                        .version
-                        .replace(cur, Some(Version::boxed(data, deadline)), guard)
-                    {
+                    let (new, len) = match &data {
+                        Some(d) => (Version::new(d.clone(), deadline), d.len()),
+                        None => (v.retimed(deadline), v.data().len()),
+                    };
+                    let delta = len as isize - v.data().len() as isize;
+                    match node.version.replace(cur, Some(new), guard) {
                         Ok(()) => {
                             self.account(0, delta);
                             self.lower(node, deadline, guard);
@@ -430,12 +409,7 @@ impl Shard {
 
     /// Swaps the node's version for `new`; `Err(new)` if the node is a tombstone (after
     /// helping to unlink it): the caller starts again and links a fresh node.
-    fn overwrite(
-        &self,
-        node: &Arc<Node>,
-        mut new: Box<Version>,
-        guard: &Guard,
-    ) -> Result<(), Box<Version>> {
+    fn overwrite(&self, node: &Arc<Node>, mut new: Owned, guard: &Guard) -> Result<(), Owned> {
         let deadline = new.deadline;
         let mut cur = node.version.load(guard);
         loop {
@@ -460,10 +434,10 @@ impl Shard {
         node: &Node,
         cur: Current<'g, Version>,
         old: &Version,
-        new: Box<Version>,
+        new: Owned,
         guard: &'g Guard,
-    ) -> Result<(), (Box<Version>, Current<'g, Version>)> {
-        let delta = new.data.len() as isize - old.data.len() as isize;
+    ) -> Result<(), (Owned, Current<'g, Version>)> {
+        let delta = new.data().len() as isize - old.data().len() as isize;
         match node.version.replace(cur, Some(new), guard) {
             Ok(()) => {
                 self.account(0, delta);
@@ -522,7 +496,7 @@ impl Shard {
                     return false;
                 };
                 // The CAS winner owns the removal (never trust the index's `remove` result).
-                let freed = size(probe.token.as_bytes(), &old.data);
+                let freed = size(probe.token.as_bytes(), old.data());
                 match node.version.replace(cur, None, guard) {
                     Ok(()) => {
                         self.account(-1, -freed);
@@ -618,7 +592,7 @@ impl Shard {
                 };
                 match node.version.replace(examined, None, guard) {
                     Ok(()) => {
-                        self.account(-1, -size(&node.token, &v.data));
+                        self.account(-1, -size(&node.token, v.data()));
                         self.primary.unlink(node);
                         return Swept {
                             reclaimed: 1,

@@ -1,5 +1,6 @@
 //! The version slot: an epoch-managed atomic pointer to a node's current value, or null (the
-//! tombstone). The only place in the crate with `unsafe` code.
+//! tombstone). With `version.rs` (the version's layout), the only places in the crate with
+//! `unsafe` code.
 //!
 //! Invariants kept here:
 //! - A pointer in the slot is either null or came from `Box`/`Owned` and is owned by the slot.
@@ -14,24 +15,24 @@ use crate::sync::Guard;
 #[cfg(not(memstore_loom))]
 mod imp {
     use super::Guard;
-    use crossbeam_epoch::{Atomic, Owned, Shared};
+    use crossbeam_epoch::{Atomic, Owned, Pointable, Shared};
     use std::sync::atomic::Ordering;
 
-    pub(crate) struct Slot<T> {
+    pub(crate) struct Slot<T: ?Sized + Pointable> {
         ptr: Atomic<T>,
     }
 
     /// A value loaded from a slot under a guard: a version or the tombstone.
-    pub(crate) struct Current<'g, T>(Shared<'g, T>);
+    pub(crate) struct Current<'g, T: ?Sized + Pointable>(Shared<'g, T>);
 
-    impl<T> Clone for Current<'_, T> {
+    impl<T: ?Sized + Pointable> Clone for Current<'_, T> {
         fn clone(&self) -> Self {
             *self
         }
     }
-    impl<T> Copy for Current<'_, T> {}
+    impl<T: ?Sized + Pointable> Copy for Current<'_, T> {}
 
-    impl<'g, T> Current<'g, T> {
+    impl<'g, T: ?Sized + Pointable> Current<'g, T> {
         /// The version, or `None` for the tombstone.
         #[inline]
         pub(crate) fn get(self) -> Option<&'g T> {
@@ -47,10 +48,10 @@ mod imp {
         }
     }
 
-    impl<T: Send + 'static> Slot<T> {
-        pub(crate) fn new(v: Box<T>) -> Self {
+    impl<T: ?Sized + Pointable + Send + 'static> Slot<T> {
+        pub(crate) fn new(v: Owned<T>) -> Self {
             Slot {
-                ptr: Atomic::from(Owned::from(v)),
+                ptr: Atomic::from(v),
             }
         }
 
@@ -64,20 +65,14 @@ mod imp {
         pub(crate) fn replace<'g>(
             &self,
             cur: Current<'g, T>,
-            new: Option<Box<T>>,
+            new: Option<Owned<T>>,
             guard: &'g Guard,
-        ) -> Result<(), (Option<Box<T>>, Current<'g, T>)> {
+        ) -> Result<(), (Option<Owned<T>>, Current<'g, T>)> {
             let res = match new {
                 Some(b) => self
                     .ptr
-                    .compare_exchange(
-                        cur.0,
-                        Owned::from(b),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                        guard,
-                    )
-                    .map_err(|e| (Some(e.new.into_box()), Current(e.current))),
+                    .compare_exchange(cur.0, b, Ordering::AcqRel, Ordering::Acquire, guard)
+                    .map_err(|e| (Some(e.new), Current(e.current))),
                 None => self
                     .ptr
                     .compare_exchange(
@@ -118,9 +113,25 @@ mod imp {
                 Err(e) => Current(e.current),
             }
         }
+
+        /// Takes the value out of a slot no other thread can reach (one that was never
+        /// published): `None` for the tombstone.
+        pub(crate) fn into_inner(self) -> Option<Owned<T>> {
+            // SAFETY: `self` by value: no other thread can reach the slot, so the unprotected
+            // guard is sound. The pointer is null or the slot's own (never retired); the swap
+            // leaves null behind, so `Drop` frees nothing and ownership moves to the caller.
+            unsafe {
+                let p = self.ptr.swap(
+                    Shared::null(),
+                    Ordering::Relaxed,
+                    crossbeam_epoch::unprotected(),
+                );
+                (!p.is_null()).then(|| p.into_owned())
+            }
+        }
     }
 
-    impl<T> Drop for Slot<T> {
+    impl<T: ?Sized + Pointable> Drop for Slot<T> {
         fn drop(&mut self) {
             // SAFETY: `&mut self`: no other thread can reach the slot, so the unprotected guard
             // is sound. The pointer is null or the slot's own (never retired: only replaced
@@ -230,6 +241,15 @@ mod imp {
                 Ok(_) => cur,
                 Err(actual) => Current(actual, PhantomData),
             }
+        }
+    }
+
+    impl<T> Slot<T> {
+        pub(crate) fn into_inner(self) -> Option<Box<T>> {
+            let mut slot = self;
+            let p = slot.ptr.with_mut(|p| std::mem::replace(p, ptr::null_mut()));
+            // SAFETY: by value: exclusive; the slot owned `p`, and null is left for `Drop`.
+            (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
         }
     }
 

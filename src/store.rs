@@ -6,6 +6,7 @@ use crate::cleanup::Cleaner;
 use crate::clock::{self, Clock, StoreClock};
 use crate::raw::{Miss, Probe, Shard, Swept, Usage};
 use crate::sync::{self, Arc, Ordering, StatU64};
+use crate::version::Version;
 use crate::Error;
 use ahash::RandomState;
 use bytes::Bytes;
@@ -531,13 +532,7 @@ impl MemStore {
     /// ```
     #[inline]
     pub fn find(&self, token: &str) -> Option<Bytes> {
-        self.find_with_inner(token, |d, b| {
-            if d.len() <= FIND_COPY_LIMIT {
-                Bytes::copy_from_slice(d)
-            } else {
-                b.clone()
-            }
-        })
+        self.find_with_inner(token, Version::to_bytes)
     }
 
     /// Calls `f` with `token`'s live data, borrowed in place: no lock, no copy, no reference
@@ -555,16 +550,16 @@ impl MemStore {
     /// ```
     #[inline]
     pub fn find_with<R>(&self, token: &str, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        self.find_with_inner(token, |data, _| f(data))
+        self.find_with_inner(token, |v| f(v.data()))
     }
 
     #[inline]
-    fn find_with_inner<R>(&self, token: &str, f: impl FnOnce(&[u8], &Bytes) -> R) -> Option<R> {
+    fn find_with_inner<R>(&self, token: &str, f: impl FnOnce(&Version) -> R) -> Option<R> {
         let guard = sync::pin();
         let (shard, probe) = self.inner.route(token);
         let found = shard.find(&probe, || self.inner.clock.now_nanos(), &guard);
         self.inner.reads.record(&found);
-        found.ok().map(|v| f(&v.data, &v.data))
+        found.ok().map(f)
     }
 
     /// The session's expiry, or `None` when missing or expired.
@@ -846,7 +841,7 @@ impl Iterator for Iter<'_> {
             let guard = sync::pin();
             let mut batch = Vec::new();
             shard.for_each_live(now, &guard, |token, v| {
-                batch.push((token.to_owned(), v.data.clone()));
+                batch.push((token.to_owned(), v.to_bytes()));
             });
             self.batch = batch.into_iter();
         }
