@@ -55,6 +55,9 @@ pub(crate) struct Probe<'a> {
     pub(crate) token: &'a str,
 }
 
+/// Due expiry entries a cleanup pass pops before settling them (see [`Shard::sweep`]).
+const SWEEP_BATCH: usize = 32;
+
 /// Tokens up to this many bytes live inside their node (scs tokens are 43 characters): one
 /// allocation and one cache miss less per session than a boxed token.
 const INLINE_TOKEN: usize = 48;
@@ -517,20 +520,40 @@ impl Shard {
     /// its session (see the module docs).
     pub(crate) fn sweep(&self, now: u64, guard: &Guard) -> Swept {
         let mut swept = Swept::default();
-        while let Some(front) = self.expiry.front(guard) {
-            let d = front.key().0;
-            if d > now {
-                break;
+        let mut batch: SmallVec<[(u64, Arc<Node>); SWEEP_BATCH]> = SmallVec::new();
+        loop {
+            while batch.len() < SWEEP_BATCH {
+                let Some(front) = self.expiry.front(guard) else {
+                    break;
+                };
+                let d = front.key().0;
+                if d > now {
+                    break;
+                }
+                // Whoever unlinks the entry (a CAS on its tower) settles it.
+                if front.remove() {
+                    batch.push((d, front.value().clone()));
+                }
             }
-            // Whoever unlinks the entry (a CAS on its tower) settles it.
-            if !front.remove() {
-                continue;
+            if batch.is_empty() {
+                return swept;
             }
-            let node = front.value().clone();
-            drop(front);
-            swept.add(self.settle(d, &node, now, guard));
+            // Read each popped node's version and probe its hash-index slot before settling
+            // any: the loads are independent, so their cache misses overlap instead of being
+            // paid one after another (in a large heap each is a cold, TLB-missing miss; this
+            // took 1k reclaims at 10M live from ~1.7x to ~1.3x their cost at 100k). Reads
+            // only: the protocol steps follow in `settle`, as if each entry had simply been
+            // settled a little after its pop.
+            for (_, node) in &batch {
+                if let Some(v) = node.version.load(guard).get() {
+                    std::hint::black_box(v.deadline);
+                }
+                std::hint::black_box(self.primary.with(node.hash, node.token(), |_| ()));
+            }
+            for (d, node) in batch.drain(..) {
+                swept.add(self.settle(d, &node, now, guard));
+            }
         }
-        swept
     }
 
     /// The deadline of this shard's first expiry entry that is not of the token hash `keep`.
