@@ -193,9 +193,9 @@ impl Shard {
 
     /// Links a fresh node for `probe` holding `v` (insert-if-absent), and files its entry
     /// after the link (I2); a delete that slips in between leaves the entry an orphan,
-    /// dropped by cleanup (I5). `Err(v)` if a node holds the token already (`v` back as a
-    /// copy: our node was built but never published; this only happens when inserts of one
-    /// token race), and the caller looks the token up again.
+    /// dropped by cleanup (I5). `Err(v)` if a node holds the token already (`v` taken back
+    /// out of our node, which was built but never published; this only happens when inserts of
+    /// one token race), and the caller looks the token up again.
     fn link_fresh(&self, probe: &Probe<'_>, v: Owned, guard: &Guard) -> Result<(), Owned> {
         let (dl, held) = (v.deadline, size(probe.token.as_bytes(), v.data()));
         let node = Arc::new(Node {

@@ -80,13 +80,9 @@ mod imp {
         ptr::slice_from_raw_parts_mut(p, n) as *mut Version
     }
 
-    /// Allocates a version with an `n`-byte tail (`shared`: the tail is one `Bytes`) and
-    /// `fill` writes the tail. Returns the thin pointer.
-    ///
-    /// # Safety
-    /// `fill` must initialise the whole tail it is given (`n` bytes at an 8-aligned address):
-    /// with `shared`, by writing one `Bytes` there (and `n == size_of::<Bytes>()`).
-    unsafe fn build(n: usize, shared: bool, deadline: u64, fill: impl FnOnce(*mut u8)) -> usize {
+    /// Allocates a version with an `n`-byte tail and writes its header; the caller fills the
+    /// tail (at offset 16, 8-aligned) before anyone reads it.
+    fn alloc_head(n: usize, shared: bool, deadline: u64) -> *mut u8 {
         let layout = layout(n);
         // SAFETY: the layout's size is at least the 16-byte header, never zero.
         let p = unsafe { alloc::alloc(layout) };
@@ -94,12 +90,25 @@ mod imp {
             alloc::handle_alloc_error(layout);
         }
         let meta = n | if shared { SHARED } else { 0 };
-        // SAFETY: `p` is a fresh allocation of `layout`: the header fits at its start,
-        // aligned; the tail's `n` bytes follow at offset 16 (8-aligned), which `fill` fills.
-        unsafe {
-            p.cast::<Head>().write(Head { meta, deadline });
-            fill(p.add(size_of::<Head>()));
-        }
+        // SAFETY: `p` is a fresh allocation of `layout`: the header fits at its start, aligned.
+        unsafe { p.cast::<Head>().write(Head { meta, deadline }) };
+        p
+    }
+
+    /// A version holding a copy of `data` inline; returns its thin pointer.
+    fn build_inline(data: &[u8], deadline: u64) -> usize {
+        let p = alloc_head(data.len(), false, deadline);
+        // SAFETY: the tail is `data.len()` bytes at offset 16 of the fresh allocation.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p.add(size_of::<Head>()), data.len()) };
+        p as usize
+    }
+
+    /// A version whose tail holds `data` itself (larger data); returns its thin pointer.
+    fn build_shared(data: Bytes, deadline: u64) -> usize {
+        let p = alloc_head(size_of::<Bytes>(), true, deadline);
+        // SAFETY: the tail is `size_of::<Bytes>()` bytes at offset 16 (8-aligned, as `Bytes`
+        // needs) of the fresh allocation.
+        unsafe { p.add(size_of::<Head>()).cast::<Bytes>().write(data) };
         p as usize
     }
 
@@ -109,20 +118,9 @@ mod imp {
 
         unsafe fn init((data, deadline): Self::Init) -> usize {
             if data.len() > FIND_COPY_LIMIT {
-                // SAFETY: the tail is one `Bytes`, written by `fill`.
-                unsafe {
-                    build(size_of::<Bytes>(), true, deadline, |t| {
-                        t.cast::<Bytes>().write(data)
-                    })
-                }
+                build_shared(data, deadline)
             } else {
-                let n = data.len();
-                // SAFETY: `fill` copies `n` bytes into the `n`-byte tail.
-                unsafe {
-                    build(n, false, deadline, |t| {
-                        ptr::copy_nonoverlapping(data.as_ptr(), t, n)
-                    })
-                }
+                build_inline(&data, deadline)
             }
         }
 
@@ -163,27 +161,11 @@ mod imp {
         /// data copied (inline) or shared (larger).
         pub(crate) fn retimed(&self, deadline: u64) -> Owned {
             let p = match self.shared() {
-                Some(b) => {
-                    let b = b.clone();
-                    // SAFETY: the tail is one `Bytes`, written by `fill`.
-                    unsafe {
-                        build(size_of::<Bytes>(), true, deadline, |t| {
-                            t.cast::<Bytes>().write(b)
-                        })
-                    }
-                }
-                None => {
-                    let src = self.data();
-                    // SAFETY: `fill` copies `src.len()` bytes into a tail of that length.
-                    unsafe {
-                        build(src.len(), false, deadline, |t| {
-                            ptr::copy_nonoverlapping(src.as_ptr(), t, src.len())
-                        })
-                    }
-                }
+                Some(b) => build_shared(b.clone(), deadline),
+                None => build_inline(self.data(), deadline),
             };
-            // SAFETY: `p` came from `build`, which lays a version out as `Pointable::init` does
-            // (the same `layout`, header and tail), so `Pointable::deref`/`drop` apply to it.
+            // SAFETY: `p` came from `build_*`, which lay a version out as `Pointable::init`
+            // does (the same functions), so `Pointable::deref`/`drop` apply to it.
             unsafe { <Owned as crossbeam_epoch::Pointer<Version>>::from_usize(p) }
         }
 
