@@ -653,14 +653,25 @@ impl MemStore {
         }
     }
 
-    /// Sessions held, including expired ones that cleanup has not reclaimed yet. O(shards).
+    /// Sessions held, including expired ones that cleanup has not reclaimed yet.
+    ///
+    /// A bounded store reads its one store-wide count (the one its bounds are kept by), so
+    /// under concurrent commits it never shows more than the bound's documented overshoot.
+    /// An unbounded store keeps no shared count (it would be a contended line on every
+    /// fresh commit): it sums its shards' counts, O(shards), exact when no write is in flight
+    /// and off by the writes in flight otherwise.
     ///
     /// ```
     /// let store = memstore::MemStore::new();
     /// assert_eq!(store.len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.len()).sum()
+        match &self.inner.usage {
+            // The shards' counts, read one after another, can add a session evicted from a
+            // shard already read to one committed into a shard read later.
+            Some(u) => usize::try_from(u.sessions.load(Ordering::Relaxed)).unwrap_or(0),
+            None => self.inner.shards.iter().map(|s| s.len()).sum(),
+        }
     }
 
     /// Whether [`len`](Self::len) is zero.
