@@ -40,7 +40,7 @@
 //! (DESIGN.md proposes `SeqCst` fences; RMWs give the same guarantee without relying on how a
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
-use crate::index::{Entry, Hashed, Keyed, Ordered};
+use crate::index::{After, Entry, Keyed, Ordered, TokenIndex, Tokens};
 use crate::slot::{Current, Slot};
 use crate::sync::{seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
 use crate::version::{Owned, Version};
@@ -103,7 +103,7 @@ pub(crate) type ExpKey = (u64, usize);
 
 /// One shard: both indexes and its share of the accounting.
 pub(crate) struct Shard {
-    primary: Hashed<Node>,
+    primary: Tokens<Node>,
     expiry: Ordered<ExpKey, Arc<Node>>,
     /// Sessions (linked, not tombstoned) in this shard; statistics only.
     sessions: StatI64,
@@ -155,9 +155,9 @@ impl Swept {
 }
 
 impl Shard {
-    pub(crate) fn new(usage: Option<std::sync::Arc<Usage>>) -> Self {
+    pub(crate) fn new(usage: Option<std::sync::Arc<Usage>>, tokens: TokenIndex) -> Self {
         Shard {
-            primary: Hashed::new(),
+            primary: Tokens::new(tokens),
             expiry: Ordered::new(),
             sessions: StatI64::new(0),
             bytes: StatI64::new(0),
@@ -204,7 +204,7 @@ impl Shard {
             scheduled: AtomicU64::new(dl),
             token: SmallVec::from_slice(probe.token.as_bytes()),
         });
-        if self.primary.insert(node.clone()) {
+        if self.primary.insert(&node, guard) {
             self.account(1, held);
             self.file(dl, &node, guard);
             return Ok(());
@@ -231,8 +231,14 @@ impl Shard {
     /// is borrowed for the call only; versions loaded from it live as long as `guard` (they
     /// are retired to the epoch, and a linked node is only freed once tombstoned).
     #[inline]
-    fn with_node<R>(&self, probe: &Probe<'_>, f: impl FnOnce(&Arc<Node>) -> R) -> Option<R> {
-        self.primary.with(probe.hash, probe.token, f)
+    fn with_node<R>(
+        &self,
+        probe: &Probe<'_>,
+        guard: &Guard,
+        f: impl FnOnce(&Arc<Node>) -> R,
+    ) -> Option<R> {
+        self.primary
+            .with(probe.hash, probe.token.as_bytes(), guard, f)
     }
 
     /// The live version of `probe`, or why there is none: I1.
@@ -244,7 +250,7 @@ impl Shard {
         guard: &'g Guard,
     ) -> Result<&'g Version, Miss> {
         let cur = self
-            .with_node(probe, |n| n.version.load(guard))
+            .with_node(probe, guard, |n| n.version.load(guard))
             .ok_or(Miss::Absent)?;
         let v = cur.get().ok_or(Miss::Absent)?;
         // The clock is read only for a hit, after the search: a miss costs no clock read, and
@@ -258,7 +264,7 @@ impl Shard {
 
     /// The size (token + data) of the version `probe` holds, live or expired; `None` if none.
     pub(crate) fn held_size(&self, probe: &Probe<'_>, guard: &Guard) -> Option<usize> {
-        let cur = self.with_node(probe, |n| n.version.load(guard))?;
+        let cur = self.with_node(probe, guard, |n| n.version.load(guard))?;
         Some(probe.token.len() + cur.get()?.data().len())
     }
 
@@ -266,8 +272,8 @@ impl Shard {
     pub(crate) fn commit(&self, probe: &Probe<'_>, data: Bytes, deadline: u64, guard: &Guard) {
         let mut new = Some(Version::new(data, deadline));
         loop {
-            let done = self.with_node(probe, |node| {
-                if seeded_bug!(OverwriteRemoveInsert) && self.primary.unlink(node) {
+            let done = self.with_node(probe, guard, |node| {
+                if seeded_bug!(OverwriteRemoveInsert) && self.primary.unlink(node, guard) {
                     return false; // BUG (loom only): unlink the node, then link a new one.
                 }
                 match self.overwrite(node, new.take().expect("version"), guard) {
@@ -306,7 +312,7 @@ impl Shard {
     ) -> bool {
         let mut new = Some(Version::new(data, deadline));
         loop {
-            let taken = self.with_node(probe, |node| {
+            let taken = self.with_node(probe, guard, |node| {
                 match self.take_over(node, new.take().expect("version"), now, guard) {
                     Ok(inserted) => Some(inserted),
                     Err(back) => {
@@ -343,7 +349,7 @@ impl Shard {
         let mut cur = node.version.load(guard);
         loop {
             let Some(v) = cur.get() else {
-                self.primary.unlink(node);
+                self.primary.unlink(node, guard);
                 return Err(new);
             };
             if v.deadline > now {
@@ -376,12 +382,12 @@ impl Shard {
     ) -> bool {
         loop {
             // `Some(done)`, or `None` to look again (the node was tombstoned).
-            let r = self.with_node(probe, |node| {
+            let r = self.with_node(probe, guard, |node| {
                 let mut cur = node.version.load(guard);
                 loop {
                     let Some(v) = cur.get() else {
                         // Tombstoned: help unlink; a fresh node may be linked by now.
-                        self.primary.unlink(node);
+                        self.primary.unlink(node, guard);
                         return None;
                     };
                     if v.deadline <= now {
@@ -417,7 +423,7 @@ impl Shard {
         let mut cur = node.version.load(guard);
         loop {
             let Some(old) = cur.get() else {
-                self.primary.unlink(node);
+                self.primary.unlink(node, guard);
                 return Err(new);
             };
             match self.swap(node, cur, old, new, guard) {
@@ -490,12 +496,12 @@ impl Shard {
 
     /// Deletes `probe`'s session; `true` if this call removed a live or expired version.
     pub(crate) fn delete(&self, probe: &Probe<'_>, guard: &Guard) -> bool {
-        self.with_node(probe, |node| {
+        self.with_node(probe, guard, |node| {
             let mut cur = node.version.load(guard);
             loop {
                 let Some(old) = cur.get() else {
                     // Another delete or cleanup owns the removal; help unlink.
-                    self.primary.unlink(node);
+                    self.primary.unlink(node, guard);
                     return false;
                 };
                 // The CAS winner owns the removal (never trust the index's `remove` result).
@@ -508,7 +514,7 @@ impl Shard {
                     Err((_, actual)) => cur = actual,
                 }
             }
-            self.primary.unlink(node);
+            self.primary.unlink(node, guard);
             let s = node.scheduled.load(Ordering::Acquire);
             self.expiry.remove(&(s, node.id()), guard);
             true
@@ -548,7 +554,7 @@ impl Shard {
                 if let Some(v) = node.version.load(guard).get() {
                     std::hint::black_box(v.deadline);
                 }
-                std::hint::black_box(self.primary.with(node.hash, node.token(), |_| ()));
+                std::hint::black_box(self.primary.with(node.hash, &node.token, guard, |_| ()));
             }
             for (d, node) in batch.drain(..) {
                 swept.add(self.settle(d, &node, now, guard));
@@ -603,7 +609,7 @@ impl Shard {
         let mut cur = node.version.load(guard);
         loop {
             let Some(v) = cur.get() else {
-                self.primary.unlink(node); // tombstoned by a delete: help unlink.
+                self.primary.unlink(node, guard); // tombstoned by a delete: help unlink.
                 return stale;
             };
             if v.deadline <= now {
@@ -616,7 +622,7 @@ impl Shard {
                 match node.version.replace(examined, None, guard) {
                     Ok(()) => {
                         self.account(-1, -size(&node.token, v.data()));
-                        self.primary.unlink(node);
+                        self.primary.unlink(node, guard);
                         return Swept {
                             reclaimed: 1,
                             ..Swept::default()
@@ -657,14 +663,39 @@ impl Shard {
         }
     }
 
-    /// Calls `f` with each live session of this shard.
-    pub(crate) fn for_each_live(&self, now: u64, guard: &Guard, mut f: impl FnMut(&str, &Version)) {
-        self.primary.for_each(|node| {
-            if let Some(v) = node.version.load(guard).get() {
-                if v.deadline > now {
-                    f(node.token(), v);
-                }
+    /// Calls `f(hash, token, version)` with each live session of this shard after `after`, in
+    /// the token index's key order, until `f` returns `false`.
+    pub(crate) fn walk_live(
+        &self,
+        after: After<'_>,
+        now: u64,
+        guard: &Guard,
+        mut f: impl FnMut(u64, &str, &Version) -> bool,
+    ) {
+        self.primary.walk(after, guard, |h, node| {
+            match node.version.load(guard).get() {
+                Some(v) if v.deadline > now => f(h, node.token(), v),
+                _ => true,
             }
+        });
+    }
+
+    /// How many sessions a walk should take per pin: `batch` where the index resumes in key
+    /// order cheaply (the skiplist), the whole shard where resuming means collecting it again.
+    pub(crate) fn walk_batch(&self, batch: usize) -> usize {
+        if self.primary.resumes() {
+            batch
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// Calls `f` with each live session of this shard.
+    #[allow(dead_code)] // the snapshot writer's walk (not merged yet)
+    pub(crate) fn for_each_live(&self, now: u64, guard: &Guard, mut f: impl FnMut(&str, &Version)) {
+        self.walk_live(None, now, guard, |_, token, v| {
+            f(token, v);
+            true
         });
     }
 
@@ -673,31 +704,26 @@ impl Shard {
     pub(crate) fn check_quiescent(&self, guard: &Guard) -> Result<usize, String> {
         let mut linked = 0usize;
         let mut bad = None;
-        self.primary.for_each(|node| {
+        self.primary.walk(None, guard, |_, node| {
             linked += 1;
-            if bad.is_some() {
-                return;
-            }
-            let Some(v) = node.version.load(guard).get() else {
-                bad = Some(format!(
+            let s = node.scheduled.load(Ordering::Acquire);
+            bad = match node.version.load(guard).get() {
+                None => Some(format!(
                     "node {:#x} is a tombstone but still linked",
                     node.id()
-                ));
-                return;
-            };
-            let s = node.scheduled.load(Ordering::Acquire);
-            if s > v.deadline {
-                bad = Some(format!(
+                )),
+                Some(v) if s > v.deadline => Some(format!(
                     "node {:#x}: scheduled {s} is after its deadline {}",
                     node.id(),
                     v.deadline
-                ));
-            } else if self.expiry.get(&(s, node.id()), guard).is_none() {
-                bad = Some(format!(
+                )),
+                Some(_) if self.expiry.get(&(s, node.id()), guard).is_none() => Some(format!(
                     "node {:#x}: no expiry entry at scheduled {s}",
                     node.id()
-                ));
-            }
+                )),
+                Some(_) => None,
+            };
+            bad.is_none()
         });
         if let Some(bad) = bad {
             return Err(bad);

@@ -4,6 +4,7 @@
 
 use crate::cleanup::Cleaner;
 use crate::clock::{self, Clock, StoreClock};
+use crate::index::TokenIndex;
 use crate::raw::{Miss, Probe, Shard, Swept, Usage};
 use crate::sync::{self, Arc, Ordering, StatU64};
 use crate::version::Version;
@@ -64,6 +65,7 @@ pub(crate) struct Inner {
     pub(crate) clock: StoreClock,
     max_token_len: usize,
     max_data_len: usize,
+    token_index: TokenIndex,
     /// Store-wide sessions and bytes; `Some` only when a bound is set.
     usage: Option<std::sync::Arc<Usage>>,
     max_sessions: usize,
@@ -231,20 +233,30 @@ impl Inner {
         Ok(r)
     }
 
+    /// The keyed hash of `token`: orders the token index, and its top bits pick the shard.
     #[inline]
-    fn route<'t>(&self, token: &'t str) -> (&Shard, Probe<'t>) {
-        let hash = if self.collide {
+    fn hash(&self, token: &str) -> u64 {
+        if self.collide {
             0
         } else {
             self.hasher.hash_one(token)
-        };
-        // The top bits pick the shard; within a shard keys still order by the whole hash.
-        let i = if self.shift >= 64 {
+        }
+    }
+
+    /// The shard of `hash`: its top bits, so shards follow one another in key order.
+    #[inline]
+    fn shard_index(&self, hash: u64) -> usize {
+        if self.shift >= 64 {
             0
         } else {
             (hash >> self.shift) as usize
-        };
-        (&self.shards[i], Probe { hash, token })
+        }
+    }
+
+    #[inline]
+    fn route<'t>(&self, token: &'t str) -> (&Shard, Probe<'t>) {
+        let hash = self.hash(token);
+        (&self.shards[self.shard_index(hash)], Probe { hash, token })
     }
 
     /// One cleanup pass over every shard at `now`.
@@ -632,8 +644,14 @@ impl MemStore {
         self.iter().collect()
     }
 
-    /// An iterator over every live session. It copies one shard at a time, so it holds no
-    /// guard across `next` calls and never blocks writers or cleanup.
+    /// An iterator over every live session, in the store's key order (a keyed hash of the
+    /// token, so the order says nothing about the tokens). It copies a few sessions at a time
+    /// and holds no guard across `next` calls, so it never blocks writers or cleanup; with the
+    /// default skiplist token index it needs O(1) extra memory (the hash index collects a
+    /// shard at a time).
+    ///
+    /// Not a snapshot: a session committed or deleted during the walk may or may not be
+    /// seen; every session live for the whole walk is seen exactly once.
     ///
     /// ```
     /// use memstore::MemStore;
@@ -646,11 +664,64 @@ impl MemStore {
     /// # Ok::<(), memstore::Error>(())
     /// ```
     pub fn iter(&self) -> Iter<'_> {
+        self.iter_from(&Cursor::default())
+    }
+
+    /// An iterator over the live sessions after `cursor` in the store's key order: resumes a
+    /// walk (an admin page, an export) where it stopped, while sessions come and go.
+    ///
+    /// A walk that goes page by page, each page starting from
+    /// [`cursor_after`](Self::cursor_after) the last token of the page before, sees every
+    /// session that is live for the whole walk exactly once, and never yields a token twice
+    /// (the key order is fixed for a store's life). A session committed or deleted during the
+    /// walk may or may not be seen. A cursor is only meaningful for the store that made it.
+    ///
+    /// ```
+    /// use memstore::{Cursor, MemStore};
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let store = MemStore::new();
+    /// let expiry = SystemTime::now() + Duration::from_secs(60);
+    /// for i in 0..250 {
+    ///     store.commit(&format!("token-{i}"), "data", expiry)?;
+    /// }
+    /// let (mut cursor, mut seen) = (Cursor::default(), 0);
+    /// loop {
+    ///     let page: Vec<_> = store.iter_from(&cursor).take(100).collect();
+    ///     let Some((last, _)) = page.last() else { break };
+    ///     cursor = store.cursor_after(last);
+    ///     seen += page.len();
+    /// }
+    /// assert_eq!(seen, 250);
+    /// # Ok::<(), memstore::Error>(())
+    /// ```
+    pub fn iter_from(&self, cursor: &Cursor) -> Iter<'_> {
+        let (shard, after) = match &cursor.0 {
+            None => (0, None),
+            Some((hash, token)) => (self.inner.shard_index(*hash), Some((*hash, token.clone()))),
+        };
         Iter {
             store: self,
-            next_shard: 0,
-            batch: Vec::new().into_iter(),
+            shard,
+            after,
+            batch: std::collections::VecDeque::new(),
         }
+    }
+
+    /// The position just after `token` in the store's key order, whether or not a session
+    /// holds it: [`iter_from`](Self::iter_from) resumes there.
+    ///
+    /// ```
+    /// use memstore::MemStore;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let store = MemStore::new();
+    /// store.commit("a", "1", SystemTime::now() + Duration::from_secs(60))?;
+    /// assert_eq!(store.iter_from(&store.cursor_after("a")).count(), 0);
+    /// # Ok::<(), memstore::Error>(())
+    /// ```
+    pub fn cursor_after(&self, token: &str) -> Cursor {
+        Cursor(Some((self.inner.hash(token), token.into())))
     }
 
     /// Sessions held, including expired ones that cleanup has not reclaimed yet.
@@ -740,6 +811,7 @@ impl MemStore {
             sessions: self.len(),
             expiry_entries: i.shards.iter().map(|s| s.expiry_len()).sum(),
             shards: i.shards.len(),
+            token_index: i.token_index,
             cleanup_passes: i.passes.load(Ordering::Relaxed),
             reclaimed: i.reclaimed.load(Ordering::Relaxed),
             rescheduled: i.rescheduled.load(Ordering::Relaxed),
@@ -809,6 +881,8 @@ pub struct Stats {
     pub expiry_entries: usize,
     /// The number of shards.
     pub shards: usize,
+    /// The token index's structure.
+    pub token_index: TokenIndex,
     /// Cleanup passes run (by the thread and by [`MemStore::cleanup_now`]).
     pub cleanup_passes: u64,
     /// Expired sessions reclaimed by cleanup.
@@ -830,11 +904,19 @@ pub struct Stats {
     pub expired_on_read: u64,
 }
 
-/// An iterator over a store's live sessions, from [`MemStore::iter`].
+/// Sessions an [`Iter`] copies per pin (skiplist token index): bounds how long it holds a
+/// guard and how much it buffers.
+const ITER_BATCH: usize = 64;
+
+/// An iterator over a store's live sessions, from [`MemStore::iter`] or
+/// [`MemStore::iter_from`].
 pub struct Iter<'a> {
     store: &'a MemStore,
-    next_shard: usize,
-    batch: std::vec::IntoIter<(String, Bytes)>,
+    /// The shard being walked.
+    shard: usize,
+    /// The key of the last session copied from `shard`.
+    after: Option<(u64, Box<str>)>,
+    batch: std::collections::VecDeque<(String, Bytes)>,
 }
 
 impl Iterator for Iter<'_> {
@@ -842,19 +924,31 @@ impl Iterator for Iter<'_> {
 
     fn next(&mut self) -> Option<(String, Bytes)> {
         loop {
-            if let Some(item) = self.batch.next() {
+            if let Some(item) = self.batch.pop_front() {
                 return Some(item);
             }
             let inner = &self.store.inner;
-            let shard = inner.shards.get(self.next_shard)?;
-            self.next_shard += 1;
+            let shard = inner.shards.get(self.shard)?;
+            let limit = shard.walk_batch(ITER_BATCH);
             let now = inner.clock.now_nanos();
             let guard = sync::pin();
-            let mut batch = Vec::new();
-            shard.for_each_live(now, &guard, |token, v| {
-                batch.push((token.to_owned(), v.to_bytes()));
+            let mut last = 0;
+            let after = self.after.as_ref().map(|(h, t)| (*h, t.as_bytes()));
+            let batch = &mut self.batch;
+            shard.walk_live(after, now, &guard, |hash, token, v| {
+                batch.push_back((token.to_owned(), v.to_bytes()));
+                last = hash;
+                batch.len() < limit
             });
-            self.batch = batch.into_iter();
+            self.after = match self.batch.back() {
+                Some((token, _)) if self.batch.len() >= limit => {
+                    Some((last, token.as_str().into()))
+                }
+                _ => {
+                    self.shard += 1; // the shard is done
+                    None
+                }
+            };
         }
     }
 }
@@ -862,8 +956,31 @@ impl Iterator for Iter<'_> {
 impl fmt::Debug for Iter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Iter")
-            .field("next_shard", &self.next_shard)
+            .field("shard", &self.shard)
             .finish_non_exhaustive()
+    }
+}
+
+/// A position in a store's key order, from which [`MemStore::iter_from`] resumes a walk:
+/// [`Cursor::default`] is the start, [`MemStore::cursor_after`] the position after a token.
+///
+/// It holds the token it was made from, a bearer credential: keep it on the server (its
+/// `Debug` shows no token).
+///
+/// ```
+/// use memstore::{Cursor, MemStore};
+/// let store = MemStore::new();
+/// assert_eq!(store.iter_from(&Cursor::default()).count(), 0);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Cursor(Option<(u64, Box<str>)>);
+
+impl fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("Cursor(start)"),
+            Some((hash, _)) => write!(f, "Cursor(after {hash:#018x})"),
+        }
     }
 }
 
@@ -892,6 +1009,7 @@ pub struct Builder {
     max_sessions: Option<usize>,
     max_bytes: Option<usize>,
     when_full: WhenFull,
+    token_index: TokenIndex,
     collide: bool,
 }
 
@@ -914,6 +1032,7 @@ impl Builder {
             max_sessions: None,
             max_bytes: None,
             when_full: WhenFull::EvictSoonest,
+            token_index: TokenIndex::SkipList,
             collide: false,
         }
     }
@@ -999,6 +1118,19 @@ impl Builder {
 
     /// Tests only: makes every token hash alike, so that every look-up walks colliding keys.
     /// Correct but slow; never use it outside tests.
+    /// The token index's structure ([`TokenIndex`]): the default skiplist, or (feature
+    /// `hash-index`) scc's hash index for the fastest point reads.
+    ///
+    /// ```
+    /// use memstore::{MemStore, TokenIndex};
+    /// let store = MemStore::builder().token_index(TokenIndex::SkipList).build();
+    /// assert_eq!(store.stats().token_index, TokenIndex::SkipList);
+    /// ```
+    pub fn token_index(mut self, index: TokenIndex) -> Self {
+        self.token_index = index;
+        self
+    }
+
     #[doc(hidden)]
     pub fn all_tokens_collide_for_tests(mut self) -> Self {
         self.collide = true;
@@ -1036,7 +1168,7 @@ impl Builder {
             .then(|| std::sync::Arc::new(Usage::default()));
         let inner = Arc::new(Inner {
             shards: (0..n)
-                .map(|_| CachePadded::new(Shard::new(usage.clone())))
+                .map(|_| CachePadded::new(Shard::new(usage.clone(), self.token_index)))
                 .collect(),
             shift: 64 - n.trailing_zeros(),
             hasher: new_hasher(),
@@ -1044,6 +1176,7 @@ impl Builder {
             clock: self.clock,
             max_token_len: self.max_token_len,
             max_data_len: self.max_data_len,
+            token_index: self.token_index,
             usage,
             max_sessions: self.max_sessions.unwrap_or(usize::MAX >> 1),
             max_bytes: self.max_bytes.unwrap_or(usize::MAX >> 1),
