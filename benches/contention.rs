@@ -2,8 +2,8 @@
 //! run. See BENCHMARKS.md for the results and `--help` for the options.
 //!
 //! ```text
-//! cargo bench --bench contention                 # the full run (BENCHMARKS.md)
-//! cargo bench --bench contention -- --quick      # a harness check, well under 2 minutes
+//! cargo bench --features hash-index --bench contention                 # the full run (BENCHMARKS.md)
+//! cargo bench --features hash-index --bench contention -- --quick      # a harness check, well under 2 minutes
 //! cargo bench --bench contention -- --threads 1,2,4,8,16 --stores memstore,scc,papaya
 //! ```
 
@@ -31,7 +31,8 @@ OPTIONS:
   --threads LIST           thread counts (default 1,2)
   --sessions LIST          session counts for the throughput workloads (default 100000,1000000)
   --workloads LIST         read-heavy,mixed,hot,churn (default all)
-  --stores LIST            memstore,scs,dashmap,moka,scc,papaya,tower; memstore@N for N shards
+  --stores LIST            memstore,memstore-hash,naive,scs,dashmap,moka,scc,papaya,tower;
+                           memstore@N for N shards
   --rounds N               rounds; stores are interleaved within each round (default 5)
   --duration-ms N          length of one throughput run (default 300)
   --cleanup-sizes LIST     live sessions for the cleanup pass (default 100000,1000000,10000000)

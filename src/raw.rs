@@ -103,7 +103,11 @@ pub(crate) type ExpKey = (u64, usize);
 
 /// One shard: both indexes and its share of the accounting.
 pub(crate) struct Shard {
-    primary: Tokens<Node>,
+    /// The token index, split by the hash bits after the shard's into skiplists small enough
+    /// to be shallow (a hash index is one table): see [`Shard::new`].
+    tokens: Box<[Tokens<Node>]>,
+    /// `hash >> sub_shift`, masked, picks the token index of `hash` within this shard.
+    sub_shift: u32,
     expiry: Ordered<ExpKey, Arc<Node>>,
     /// Sessions (linked, not tombstoned) in this shard; statistics only.
     sessions: StatI64,
@@ -155,13 +159,60 @@ impl Swept {
 }
 
 impl Shard {
-    pub(crate) fn new(usage: Option<std::sync::Arc<Usage>>, tokens: TokenIndex) -> Self {
+    /// A shard of a store whose hashes' top `shard_bits` pick the shard. A skiplist token
+    /// index is split into `2^sub_bits` skiplists by the next bits: a descent's length is
+    /// log2 of the sessions per skiplist, so more, smaller skiplists are shallower, while
+    /// the expiry index (which cleanup and eviction visit shard by shard) stays one per shard.
+    pub(crate) fn new(
+        usage: Option<std::sync::Arc<Usage>>,
+        kind: TokenIndex,
+        shard_bits: u32,
+        sub_bits: u32,
+    ) -> Self {
+        let sub_bits = if kind == TokenIndex::SkipList {
+            sub_bits
+        } else {
+            0
+        };
         Shard {
-            primary: Tokens::new(tokens),
+            tokens: (0..1usize << sub_bits).map(|_| Tokens::new(kind)).collect(),
+            sub_shift: 64 - shard_bits - sub_bits,
             expiry: Ordered::new(),
             sessions: StatI64::new(0),
             bytes: StatI64::new(0),
             usage,
+        }
+    }
+
+    /// The token index that holds `hash`.
+    #[inline]
+    fn tokens_of(&self, hash: u64) -> &Tokens<Node> {
+        let i = hash.checked_shr(self.sub_shift).unwrap_or(0) as usize;
+        &self.tokens[i & (self.tokens.len() - 1)]
+    }
+
+    /// Unlinks `node` from the token index if it is the node linked under its token; `true`
+    /// if this call did.
+    fn unlink(&self, node: &Arc<Node>, guard: &Guard) -> bool {
+        self.tokens_of(node.hash).unlink(node, guard)
+    }
+
+    /// Calls `f(hash, node)` with each linked node after `after`, in key order, until `f`
+    /// returns `false`.
+    fn walk(&self, after: After<'_>, guard: &Guard, mut f: impl FnMut(u64, &Arc<Node>) -> bool) {
+        let first = after.map_or(0, |(h, _)| {
+            (h.checked_shr(self.sub_shift).unwrap_or(0) as usize) & (self.tokens.len() - 1)
+        });
+        let mut go = true;
+        for (i, t) in self.tokens.iter().enumerate().skip(first) {
+            let after = if i == first { after } else { None };
+            t.walk(after, guard, |h, n| {
+                go = f(h, n);
+                go
+            });
+            if !go {
+                return;
+            }
         }
     }
 
@@ -204,7 +255,7 @@ impl Shard {
             scheduled: AtomicU64::new(dl),
             token: SmallVec::from_slice(probe.token.as_bytes()),
         });
-        if self.primary.insert(&node, guard) {
+        if self.tokens_of(node.hash).insert(&node, guard) {
             self.account(1, held);
             self.file(dl, &node, guard);
             return Ok(());
@@ -237,7 +288,7 @@ impl Shard {
         guard: &Guard,
         f: impl FnOnce(&Arc<Node>) -> R,
     ) -> Option<R> {
-        self.primary
+        self.tokens_of(probe.hash)
             .with(probe.hash, probe.token.as_bytes(), guard, f)
     }
 
@@ -273,7 +324,7 @@ impl Shard {
         let mut new = Some(Version::new(data, deadline));
         loop {
             let done = self.with_node(probe, guard, |node| {
-                if seeded_bug!(OverwriteRemoveInsert) && self.primary.unlink(node, guard) {
+                if seeded_bug!(OverwriteRemoveInsert) && self.unlink(node, guard) {
                     return false; // BUG (loom only): unlink the node, then link a new one.
                 }
                 match self.overwrite(node, new.take().expect("version"), guard) {
@@ -349,7 +400,7 @@ impl Shard {
         let mut cur = node.version.load(guard);
         loop {
             let Some(v) = cur.get() else {
-                self.primary.unlink(node, guard);
+                self.unlink(node, guard);
                 return Err(new);
             };
             if v.deadline > now {
@@ -387,7 +438,7 @@ impl Shard {
                 loop {
                     let Some(v) = cur.get() else {
                         // Tombstoned: help unlink; a fresh node may be linked by now.
-                        self.primary.unlink(node, guard);
+                        self.unlink(node, guard);
                         return None;
                     };
                     if v.deadline <= now {
@@ -423,7 +474,7 @@ impl Shard {
         let mut cur = node.version.load(guard);
         loop {
             let Some(old) = cur.get() else {
-                self.primary.unlink(node, guard);
+                self.unlink(node, guard);
                 return Err(new);
             };
             match self.swap(node, cur, old, new, guard) {
@@ -501,7 +552,7 @@ impl Shard {
             loop {
                 let Some(old) = cur.get() else {
                     // Another delete or cleanup owns the removal; help unlink.
-                    self.primary.unlink(node, guard);
+                    self.unlink(node, guard);
                     return false;
                 };
                 // The CAS winner owns the removal (never trust the index's `remove` result).
@@ -514,7 +565,7 @@ impl Shard {
                     Err((_, actual)) => cur = actual,
                 }
             }
-            self.primary.unlink(node, guard);
+            self.unlink(node, guard);
             let s = node.scheduled.load(Ordering::Acquire);
             self.expiry.remove(&(s, node.id()), guard);
             true
@@ -554,7 +605,12 @@ impl Shard {
                 if let Some(v) = node.version.load(guard).get() {
                     std::hint::black_box(v.deadline);
                 }
-                std::hint::black_box(self.primary.with(node.hash, &node.token, guard, |_| ()));
+                std::hint::black_box(self.tokens_of(node.hash).with(
+                    node.hash,
+                    &node.token,
+                    guard,
+                    |_| (),
+                ));
             }
             for (d, node) in batch.drain(..) {
                 swept.add(self.settle(d, &node, now, guard));
@@ -609,7 +665,7 @@ impl Shard {
         let mut cur = node.version.load(guard);
         loop {
             let Some(v) = cur.get() else {
-                self.primary.unlink(node, guard); // tombstoned by a delete: help unlink.
+                self.unlink(node, guard); // tombstoned by a delete: help unlink.
                 return stale;
             };
             if v.deadline <= now {
@@ -622,7 +678,7 @@ impl Shard {
                 match node.version.replace(examined, None, guard) {
                     Ok(()) => {
                         self.account(-1, -size(&node.token, v.data()));
-                        self.primary.unlink(node, guard);
+                        self.unlink(node, guard);
                         return Swept {
                             reclaimed: 1,
                             ..Swept::default()
@@ -672,7 +728,7 @@ impl Shard {
         guard: &Guard,
         mut f: impl FnMut(u64, &str, &Version) -> bool,
     ) {
-        self.primary.walk(after, guard, |h, node| {
+        self.walk(after, guard, |h, node| {
             match node.version.load(guard).get() {
                 Some(v) if v.deadline > now => f(h, node.token(), v),
                 _ => true,
@@ -683,7 +739,7 @@ impl Shard {
     /// How many sessions a walk should take per pin: `batch` where the index resumes in key
     /// order cheaply (the skiplist), the whole shard where resuming means collecting it again.
     pub(crate) fn walk_batch(&self, batch: usize) -> usize {
-        if self.primary.resumes() {
+        if self.tokens[0].resumes() {
             batch
         } else {
             usize::MAX
@@ -704,7 +760,7 @@ impl Shard {
     pub(crate) fn check_quiescent(&self, guard: &Guard) -> Result<usize, String> {
         let mut linked = 0usize;
         let mut bad = None;
-        self.primary.walk(None, guard, |_, node| {
+        self.walk(None, guard, |_, node| {
             linked += 1;
             let s = node.scheduled.load(Ordering::Acquire);
             bad = match node.version.load(guard).get() {

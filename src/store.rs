@@ -149,6 +149,10 @@ pub enum WhenFull {
     Refuse,
 }
 
+/// Skiplists that hold a store's token index (split across its shards): a descent
+/// costs log2(sessions / TOKEN_SKIPLISTS) levels; each empty skiplist costs ~400 bytes.
+const TOKEN_SKIPLISTS: usize = 4096;
+
 /// Evictions one commit performs at most before returning (each pops one expiry entry);
 /// what remains over the bound is evicted by the next commits.
 const MAX_EVICTIONS_PER_COMMIT: usize = 64;
@@ -1164,11 +1168,21 @@ impl Builder {
             .unwrap_or_else(default_shards)
             .clamp(1, 4096)
             .next_power_of_two();
+        // Skiplist token indexes per shard: TOKEN_SKIPLISTS in all, so a descent is
+        // log2(sessions / TOKEN_SKIPLISTS) levels whatever the shard count.
+        let sub_bits = (TOKEN_SKIPLISTS / n).max(1).trailing_zeros();
         let usage = (self.max_sessions.is_some() || self.max_bytes.is_some())
             .then(|| std::sync::Arc::new(Usage::default()));
         let inner = Arc::new(Inner {
             shards: (0..n)
-                .map(|_| CachePadded::new(Shard::new(usage.clone(), self.token_index)))
+                .map(|_| {
+                    CachePadded::new(Shard::new(
+                        usage.clone(),
+                        self.token_index,
+                        n.trailing_zeros(),
+                        sub_bits,
+                    ))
+                })
                 .collect(),
             shift: 64 - n.trailing_zeros(),
             hasher: new_hasher(),

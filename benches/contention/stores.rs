@@ -31,6 +31,11 @@ pub trait Store: Send + Sync {
 pub enum Kind {
     /// This crate, with the default shard count or the one given (`memstore@N`).
     MemStore(Option<usize>),
+    /// This crate with scc's `HashIndex` as its token index (feature `hash-index`).
+    MemStoreHash,
+    /// The design card done naively: a `SkipMap<String, Item>` of sessions (`insert` to
+    /// overwrite) and a `SkipMap` expiry index.
+    Naive,
     /// scs memstore's design in Rust: `RwLock<HashMap>`.
     Scs,
     DashMap,
@@ -42,14 +47,24 @@ pub enum Kind {
     Tower,
 }
 
-pub const ALL: [&str; 7] = [
-    "memstore", "scs", "dashmap", "moka", "scc", "papaya", "tower",
+pub const ALL: [&str; 9] = [
+    "memstore",
+    "memstore-hash",
+    "naive",
+    "scs",
+    "dashmap",
+    "moka",
+    "scc",
+    "papaya",
+    "tower",
 ];
 
 impl Kind {
     pub fn parse(s: &str) -> Result<Kind, String> {
         Ok(match s {
             "memstore" => Kind::MemStore(None),
+            "memstore-hash" => Kind::MemStoreHash,
+            "naive" | "naive-skipmap" => Kind::Naive,
             "scs" | "rwlock" => Kind::Scs,
             "dashmap" => Kind::DashMap,
             "moka" => Kind::Moka,
@@ -71,6 +86,8 @@ impl Kind {
         match self {
             Kind::MemStore(None) => "memstore".into(),
             Kind::MemStore(Some(n)) => format!("memstore@{n}"),
+            Kind::MemStoreHash => "memstore, hash index".into(),
+            Kind::Naive => "naive card (SkipMap + SkipMap)".into(),
             Kind::Scs => "scs (RwLock<HashMap>)".into(),
             Kind::DashMap => "dashmap".into(),
             Kind::Moka => "moka".into(),
@@ -84,6 +101,8 @@ impl Kind {
         match self {
             Kind::MemStore(None) => "memstore".into(),
             Kind::MemStore(Some(n)) => format!("memstore@{n}"),
+            Kind::MemStoreHash => "memstore-hash".into(),
+            Kind::Naive => "naive".into(),
             Kind::Scs => "scs".into(),
             Kind::DashMap => "dashmap".into(),
             Kind::Moka => "moka".into(),
@@ -103,6 +122,13 @@ impl Kind {
                 }
                 Box::new(MemStoreBench(b.build()))
             }
+            Kind::MemStoreHash => Box::new(MemStoreBench(
+                memstore::MemStore::builder()
+                    .cleanup_interval(Duration::ZERO)
+                    .token_index(memstore::TokenIndex::HashIndex)
+                    .build(),
+            )),
+            Kind::Naive => Box::new(NaiveStore::default()),
             Kind::Scs => Box::new(ScsStore::default()),
             Kind::DashMap => Box::new(DashStore(dashmap::DashMap::new())),
             Kind::Moka => Box::new(MokaStore::new()),
@@ -154,6 +180,68 @@ impl Store for MemStoreBench {
             "{} sessions, {} expiry entries, {} shards",
             s.sessions, s.expiry_entries, s.shards
         ))
+    }
+}
+
+// ---------------------------------------------------------------- the card, naively
+
+/// The design card taken literally with crossbeam's `SkipMap`s: sessions by token, and an
+/// expiry index of `(deadline, token)`. `insert` overwrites (crossbeam #1023: it unlinks the
+/// old node before the new one is visible, so a racing `find` can miss), `get` bumps a
+/// reference count, and an overwrite moves the session's expiry entry (a remove and an
+/// insert) on every commit.
+#[derive(Default)]
+pub struct NaiveStore {
+    sessions: crossbeam_skiplist::SkipMap<String, Item>,
+    expiry: crossbeam_skiplist::SkipMap<(u64, String), ()>,
+}
+
+impl Store for NaiveStore {
+    fn commit(&self, token: &str, data: &[u8], expiry: SystemTime) {
+        let deadline = nanos(expiry);
+        let item = Item {
+            data: Bytes::copy_from_slice(data),
+            deadline,
+        };
+        let old = self.sessions.get(token).map(|e| e.value().deadline);
+        self.sessions.insert(token.to_owned(), item);
+        if old != Some(deadline) {
+            if let Some(d) = old {
+                self.expiry.remove(&(d, token.to_owned()));
+            }
+            self.expiry.insert((deadline, token.to_owned()), ());
+        }
+    }
+    fn find(&self, token: &str) -> bool {
+        let now = now_nanos();
+        self.sessions
+            .get(token)
+            .filter(|e| e.value().deadline > now)
+            .map(|e| black_box(e.value().data.clone()))
+            .is_some()
+    }
+    fn delete(&self, token: &str) {
+        if let Some(e) = self.sessions.remove(token) {
+            self.expiry.remove(&(e.value().deadline, token.to_owned()));
+        }
+    }
+    fn cleanup(&self) -> Option<Option<usize>> {
+        let now = now_nanos();
+        let mut reclaimed = 0;
+        while let Some(front) = self.expiry.front() {
+            let (deadline, token) = front.key();
+            if *deadline > now {
+                break;
+            }
+            if front.remove() {
+                let expired = self
+                    .sessions
+                    .get(token.as_str())
+                    .is_some_and(|e| e.value().deadline <= now && e.remove());
+                reclaimed += usize::from(expired);
+            }
+        }
+        Some(Some(reclaimed))
     }
 }
 
