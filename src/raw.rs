@@ -4,9 +4,9 @@
 //!
 //! # Layout
 //! Each shard (chosen by the top bits of a keyed ahash of the token) holds:
-//! - `primary`: token -> [`Node`], a hash index (see `index.rs`). A node, once linked, is never
-//!   replaced.
-//! - `expiry`: `(deadline, node id)` -> the node (`Arc`, shared with the primary index). One
+//! - `tokens`: token -> [`Node`], the token index (see `index.rs`): skiplists split by the hash
+//!   bits after the shard's, or one hash index. A node, once linked, is never replaced.
+//! - `expiry`: `(deadline, node id)` -> the node (`Arc`, shared with the token index). One
 //!   entry per session at or before its deadline ("lazy" expiry index); cleanup pops the
 //!   front while `deadline <= now` and reaches the node through the entry, with no look-up.
 //!
@@ -15,7 +15,7 @@
 //! A version is its deadline and its data in one allocation (`version.rs`).
 //! Its id is its address: an entry holds its node, so the address is not reused meanwhile.
 //!
-//! # Invariants (see `../shared/DESIGN.md`; `loom-tests/` checks each)
+//! # Invariants (see `DESIGN.md` at the crate root; `loom-tests/` checks each)
 //! - **I1** `find` never returns a session whose deadline has passed (it compares the deadline
 //!   it read with `now`), and never misses a session live for the whole call: overwrites swap
 //!   the version pointer of the linked node, so the node is never absent.
@@ -37,7 +37,7 @@
 //! (`fetch_add(0)` on `scheduled`, a self-CAS on the slot) with acquire-release ordering, so
 //! it reads the newest value in that location's modification order and synchronizes with the
 //! write before it: whichever side's RMW on `scheduled` comes second sees the other's write.
-//! (DESIGN.md proposes `SeqCst` fences; RMWs give the same guarantee without relying on how a
+//! (Two `SeqCst` fences would do too; RMWs give the guarantee without relying on how a
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
 use crate::index::{After, Entry, Keyed, Ordered, TokenIndex, Tokens};

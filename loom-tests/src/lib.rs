@@ -1,4 +1,4 @@
-//! loom models of memstore's concurrency protocol (see `../shared/DESIGN.md`, `src/raw.rs`).
+//! loom models of memstore's concurrency protocol (see the crate's `DESIGN.md` and `src/raw.rs`).
 //!
 //! Built only with `--cfg memstore_loom` (`run.sh` sets it): memstore's facade then hands out
 //! loom's atomics, locks and threads, its two skiplists become linearizable stand-ins (a loom
