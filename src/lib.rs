@@ -147,6 +147,7 @@ pub use bytes::Bytes;
 pub use clock::{Clock, ClockWaker, ManualClock, SystemClock};
 pub use error::Error;
 pub use index::TokenIndex;
+pub use store::SESSION_OVERHEAD;
 pub use store::{
     Builder, Cursor, Iter, MemStore, Stats, WhenFull, DEFAULT_CLEANUP_INTERVAL,
     DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_TOKEN_LEN, FIND_COPY_LIMIT,

@@ -42,7 +42,7 @@
 
 use crate::index::{After, Entry, Keyed, Ordered, TokenIndex, Tokens};
 use crate::slot::{Current, Slot};
-use crate::sync::{seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
+use crate::sync::{fence, seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
 use crate::version::{Owned, Version};
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
@@ -169,11 +169,9 @@ impl Shard {
         shard_bits: u32,
         sub_bits: u32,
     ) -> Self {
-        let sub_bits = if kind == TokenIndex::SkipList {
-            sub_bits
-        } else {
-            0
-        };
+        // A hash index is one table; under loom one stand-in map models any split.
+        let split = kind == TokenIndex::SkipList && !cfg!(memstore_loom);
+        let sub_bits = if split { sub_bits } else { 0 };
         Shard {
             tokens: (0..1usize << sub_bits).map(|_| Tokens::new(kind)).collect(),
             sub_shift: 64 - shard_bits - sub_bits,
@@ -530,6 +528,7 @@ impl Shard {
                     if !filed {
                         self.file(deadline, node, guard);
                     }
+                    self.drop_stale(s, node, guard);
                     return;
                 }
                 Err(actual) => s = actual,
@@ -537,12 +536,36 @@ impl Shard {
         }
     }
 
-    /// Files an expiry entry for `node` at `deadline`.
+    /// Files an expiry entry for `node` at `deadline`, which the caller has just made
+    /// `scheduled` (or, for a fresh node, its first). An entry already under that key is
+    /// reused; the fence pairs with [`drop_stale`](Self::drop_stale)'s: either this filing
+    /// sees that entry's removal (and inserts a new one), or the remover sees `scheduled`
+    /// back at its key and files again.
     fn file(&self, deadline: u64, node: &Arc<Node>, guard: &Guard) {
+        fence(Ordering::SeqCst);
         drop(
             self.expiry
                 .get_or_insert_with((deadline, node.id()), || node.clone(), guard),
         );
+    }
+
+    /// After a shortening commit moved `scheduled` from `old` down: removes the entry at
+    /// `old`, stale now, so a session whose every commit shortens it leaves no trail of
+    /// entries (I5 for every traffic pattern). Best effort: a racing shortening commit can
+    /// still leave one orphan, dropped when cleanup reaches it.
+    ///
+    /// The hazard: meanwhile `scheduled` may have come back to `old` (a later lowering
+    /// rescheduled by cleanup) and its filing may have reused the very entry removed here,
+    /// leaving the node with no entry at `scheduled` (I2). So after the removal, a fence
+    /// (paired with [`file`](Self::file)'s) and an RMW read of `scheduled`: back at `old`,
+    /// file again.
+    fn drop_stale(&self, old: u64, node: &Arc<Node>, guard: &Guard) {
+        self.expiry.remove(&(old, node.id()), guard);
+        fence(Ordering::SeqCst);
+        // BUG (loom only): StaleNoRefile trusts that nobody filed at `old` meanwhile.
+        if node.scheduled.fetch_add(0, Ordering::AcqRel) == old && !seeded_bug!(StaleNoRefile) {
+            self.file(old, node, guard);
+        }
     }
 
     /// Deletes `probe`'s session; `true` if this call removed a live or expired version.

@@ -24,6 +24,11 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 256;
 /// count. Measured (BENCHMARKS.md): on a hot session read by several threads, a 128-byte
 /// copy is faster than the shared counter's cache-line traffic.
 pub const FIND_COPY_LIMIT: usize = 1024;
+/// The fixed memory a session costs beyond its token and data (its node, version header and
+/// index entries, with the allocator's overhead), counted against [`Builder::max_bytes`].
+/// Measured as RSS growth per session at 1M sessions minus tokens and data (BENCHMARKS.md):
+/// about 212 bytes with the skiplist token index, 181 with the hash index.
+pub const SESSION_OVERHEAD: usize = 224;
 /// The default limit on a session's data in bytes (1 MiB).
 pub const DEFAULT_MAX_DATA_LEN: usize = 1 << 20;
 
@@ -153,22 +158,26 @@ pub enum WhenFull {
 /// costs log2(sessions / TOKEN_SKIPLISTS) levels; each empty skiplist costs ~400 bytes.
 const TOKEN_SKIPLISTS: usize = 4096;
 
-/// Evictions one commit performs at most before returning (each pops one expiry entry);
-/// what remains over the bound is evicted by the next commits.
-const MAX_EVICTIONS_PER_COMMIT: usize = 64;
-
 impl Inner {
+    /// What the bytes bound sees of `sessions` sessions holding `bytes` of tokens and data.
+    fn charged(sessions: isize, bytes: isize) -> isize {
+        bytes.saturating_add(sessions.saturating_mul(SESSION_OVERHEAD as isize))
+    }
+
     /// Whether the store is over a bound, by the newest counts: read-modify-writes, which
     /// cannot return a value older than the latest (a stale "over" would evict one session
     /// too many). Called only after a cheap load says it may be over.
     fn over(&self, u: &Usage) -> bool {
-        u.sessions.fetch_add(0, Ordering::AcqRel) > self.max_sessions as isize
-            || u.bytes.fetch_add(0, Ordering::AcqRel) > self.max_bytes as isize
+        let sessions = u.sessions.fetch_add(0, Ordering::AcqRel);
+        let bytes = u.bytes.fetch_add(0, Ordering::AcqRel);
+        sessions > self.max_sessions as isize
+            || Self::charged(sessions, bytes) > self.max_bytes as isize
     }
 
     fn maybe_over(&self, u: &Usage) -> bool {
-        u.sessions.load(Ordering::Relaxed) > self.max_sessions as isize
-            || u.bytes.load(Ordering::Relaxed) > self.max_bytes as isize
+        let sessions = u.sessions.load(Ordering::Relaxed);
+        sessions > self.max_sessions as isize
+            || Self::charged(sessions, u.bytes.load(Ordering::Relaxed)) > self.max_bytes as isize
     }
 
     /// Whether a session of `size` bytes (token + data) fits where the token holds `held`.
@@ -179,7 +188,7 @@ impl Inner {
             Err(Error::SessionLimit {
                 max: self.max_sessions,
             })
-        } else if bytes > self.max_bytes as isize {
+        } else if Self::charged(sessions, bytes) > self.max_bytes as isize {
             Err(Error::ByteLimit {
                 max: self.max_bytes,
             })
@@ -188,24 +197,27 @@ impl Inner {
         }
     }
 
-    /// Runs a commit-like `op` under the store's bounds. `size` is what the session will
-    /// hold (token + data). Refuse: checks first, against what the token holds now,
-    /// reclaiming expired sessions once if that would make room. Evict: runs `op`, then
-    /// evicts the soonest-expiring sessions of other tokens while over a bound. Concurrent
-    /// commits may overshoot by what they add between the check and the eviction (at most
-    /// one session, and one session's bytes, per thread in flight).
-    fn bounded<R>(
+    /// Admission under the store's bounds, before a commit-like write of a session that will
+    /// hold `size` bytes (token + data). A session that could never fit alone is refused
+    /// whatever the policy. Refuse: checks against what the token holds now, reclaiming
+    /// expired sessions once if that would make room. Evict: admits; the caller runs
+    /// [`evict`](Self::evict) after the write.
+    fn admit(
         &self,
         shard: &Shard,
         probe: &Probe<'_>,
         size: usize,
         now: u64,
         guard: &sync::Guard,
-        op: impl FnOnce() -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<(), Error> {
         let Some(u) = &self.usage else {
-            return Ok(op());
+            return Ok(());
         };
+        if Self::charged(1, size as isize) > self.max_bytes as isize {
+            return Err(Error::ByteLimit {
+                max: self.max_bytes,
+            });
+        }
         if self.when_full == WhenFull::Refuse {
             let held = shard.held_size(probe, guard);
             let grows = held.is_none_or(|h| size > h);
@@ -213,18 +225,29 @@ impl Inner {
                 self.sweep(now); // expired sessions make room first
                 self.fits(u, held, size)?;
             }
-            return Ok(op());
         }
-        let r = op();
-        let mut evictions = 0;
-        while evictions < MAX_EVICTIONS_PER_COMMIT && self.maybe_over(u) && self.over(u) {
+        Ok(())
+    }
+
+    /// After a write under [`WhenFull::EvictSoonest`]: evicts the soonest-expiring sessions
+    /// of other tokens until the store is within its bounds again. Each pop reclaims a
+    /// session, reschedules an extended one's entry (once per extension) or drops a stale
+    /// entry, so the loop ends. Concurrent commits may overshoot by what they add between
+    /// their write and their eviction: at most one session, and one session's bytes, per
+    /// thread in flight.
+    fn evict(&self, keep: &Probe<'_>, guard: &sync::Guard) {
+        let Some(u) = &self.usage else { return };
+        if self.when_full != WhenFull::EvictSoonest {
+            return;
+        }
+        while self.maybe_over(u) && self.over(u) {
             let soonest = self
                 .shards
                 .iter()
-                .filter_map(|s| s.front_deadline(probe.hash, guard).map(|d| (d, &**s)))
+                .filter_map(|s| s.front_deadline(keep.hash, guard).map(|d| (d, &**s)))
                 .min_by_key(|(d, _)| *d);
             let Some((_, s)) = soonest else { break };
-            if let Some(swept) = s.evict_front(probe.hash, guard) {
+            if let Some(swept) = s.evict_front(keep.hash, guard) {
                 self.evicted
                     .fetch_add(swept.reclaimed, std::sync::atomic::Ordering::Relaxed);
                 self.stale
@@ -232,9 +255,7 @@ impl Inner {
                 self.rescheduled
                     .fetch_add(swept.rescheduled, std::sync::atomic::Ordering::Relaxed);
             }
-            evictions += 1;
         }
-        Ok(r)
     }
 
     /// The keyed hash of `token`: orders the token index, and its top bits pick the shard.
@@ -370,10 +391,11 @@ impl MemStore {
             shard.delete(&probe, &guard);
             return Ok(());
         }
-        let size = token.len() + data.len();
-        self.inner.bounded(shard, &probe, size, now, &guard, || {
-            shard.commit(&probe, data, deadline, &guard);
-        })
+        self.inner
+            .admit(shard, &probe, token.len() + data.len(), now, &guard)?;
+        shard.commit(&probe, data, deadline, &guard);
+        self.inner.evict(&probe, &guard);
+        Ok(())
     }
 
     /// Inserts `token`'s session only if no live session holds it: an atomic
@@ -416,10 +438,11 @@ impl MemStore {
         if deadline <= now {
             return Ok(shard.find(&probe, || now, &guard).is_err());
         }
-        let size = token.len() + data.len();
-        self.inner.bounded(shard, &probe, size, now, &guard, || {
-            shard.commit_new(&probe, data, deadline, now, &guard)
-        })
+        self.inner
+            .admit(shard, &probe, token.len() + data.len(), now, &guard)?;
+        let inserted = shard.commit_new(&probe, data, deadline, now, &guard);
+        self.inner.evict(&probe, &guard);
+        Ok(inserted)
     }
 
     /// Overwrites `token`'s session only if a live session holds it (redis's `SET XX`):
@@ -496,10 +519,11 @@ impl MemStore {
             // A touch keeps the data: it never grows the store.
             None => Ok(shard.replace_live(&probe, None, deadline, now, &guard)),
             Some(data) => {
-                let size = token.len() + data.len();
-                self.inner.bounded(shard, &probe, size, now, &guard, || {
-                    shard.replace_live(&probe, Some(data), deadline, now, &guard)
-                })
+                self.inner
+                    .admit(shard, &probe, token.len() + data.len(), now, &guard)?;
+                let replaced = shard.replace_live(&probe, Some(data), deadline, now, &guard);
+                self.inner.evict(&probe, &guard);
+                Ok(replaced)
             }
         }
     }
@@ -1095,17 +1119,22 @@ impl Builder {
         self
     }
 
-    /// Bounds the bytes held: the tokens plus the data of every session held. Over the
-    /// bound, the store does what [`when_full`](Self::when_full) says. Unbounded by default.
+    /// Bounds the memory held: the tokens and data of every session held, plus
+    /// [`SESSION_OVERHEAD`] per session (its node, version header and index entries), so a
+    /// flood of tiny sessions is bounded too. Over the bound, the store does what
+    /// [`when_full`](Self::when_full) says; a session that could not fit alone is refused
+    /// with [`Error::ByteLimit`] under either policy. Unbounded by default.
     ///
     /// ```
-    /// use memstore::{Error, MemStore, WhenFull};
+    /// use memstore::{Error, MemStore, WhenFull, SESSION_OVERHEAD};
     /// use std::time::{Duration, SystemTime};
     ///
-    /// let store = MemStore::builder().max_bytes(10).when_full(WhenFull::Refuse).build();
+    /// let max = 2 * SESSION_OVERHEAD + 20;
+    /// let store = MemStore::builder().max_bytes(max).when_full(WhenFull::Refuse).build();
     /// let later = SystemTime::now() + Duration::from_secs(60);
-    /// store.commit("t", "12345678", later)?; // 1 + 8 bytes
-    /// assert_eq!(store.commit("u", "12", later), Err(Error::ByteLimit { max: 10 }));
+    /// store.commit("t", "12345678", later)?; // 1 + 8 bytes + the overhead
+    /// store.commit("u", "12", later)?; // 1 + 2 bytes + the overhead: 12 bytes + 2 overheads
+    /// assert_eq!(store.commit("v", "", later), Err(Error::ByteLimit { max }));
     /// # Ok::<(), memstore::Error>(())
     /// ```
     pub fn max_bytes(mut self, n: usize) -> Self {

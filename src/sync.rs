@@ -8,14 +8,14 @@
 #[cfg(not(memstore_loom))]
 mod imp {
     pub(crate) use crossbeam_epoch::{pin, Guard};
-    pub(crate) use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicIsize, AtomicU64, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread;
 }
 
 #[cfg(memstore_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicU64, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread;
 
@@ -117,6 +117,9 @@ pub mod loom_bugs {
         StopCheckUnlocked,
         /// The CAS winner that replaces a version never retires it: a leak.
         ReplaceLeaks,
+        /// A shortening commit removes the entry at its old deadline and does not look again:
+        /// a reschedule back to that deadline that reused the entry is left with none (I2).
+        StaleNoRefile,
     }
 
     thread_local! {

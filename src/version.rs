@@ -103,6 +103,17 @@ mod imp {
         p as usize
     }
 
+    /// `data` in a buffer of exactly its length: a `Bytes` that shares its buffer (a slice of
+    /// a larger one, or one with spare capacity) would keep memory alive that the bounds
+    /// never count, so it is copied; a uniquely owned, exact buffer is kept as is.
+    fn owned_exactly(data: Bytes) -> Bytes {
+        match data.try_into_mut() {
+            Ok(m) if m.capacity() == m.len() => m.freeze(),
+            Ok(m) => Bytes::copy_from_slice(&m),
+            Err(shared) => Bytes::copy_from_slice(&shared),
+        }
+    }
+
     /// A version whose tail holds `data` itself (larger data); returns its thin pointer.
     fn build_shared(data: Bytes, deadline: u64) -> usize {
         let p = alloc_head(size_of::<Bytes>(), true, deadline);
@@ -118,7 +129,7 @@ mod imp {
 
         unsafe fn init((data, deadline): Self::Init) -> usize {
             if data.len() > FIND_COPY_LIMIT {
-                build_shared(data, deadline)
+                build_shared(owned_exactly(data), deadline)
             } else {
                 build_inline(&data, deadline)
             }

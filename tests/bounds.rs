@@ -107,26 +107,35 @@ fn refuse_policy() {
     m.check_invariants().unwrap();
 }
 
+/// `max_bytes` counts tokens and data plus `SESSION_OVERHEAD` per session: room for two
+/// sessions of 50 bytes here.
 #[test]
 fn byte_bound_both_policies() {
+    const OH: usize = memstore::SESSION_OVERHEAD;
+    let max = 100 + 2 * OH;
     let c = clock();
-    let m = bounded(&c, None, Some(100), WhenFull::Refuse);
+    let m = bounded(&c, None, Some(max), WhenFull::Refuse);
     m.commit("a", vec![0u8; 49], after(&c, 10)).unwrap(); // 50 bytes
     m.commit("b", vec![0u8; 49], after(&c, 20)).unwrap(); // 100
     assert_eq!(
         m.commit("c", "", after(&c, 30)),
-        Err(Error::ByteLimit { max: 100 })
+        Err(Error::ByteLimit { max })
     );
     assert_eq!(
         m.commit("a", vec![0u8; 50], after(&c, 10)),
-        Err(Error::ByteLimit { max: 100 })
+        Err(Error::ByteLimit { max })
     );
     m.commit("a", vec![0u8; 9], after(&c, 10)).unwrap(); // shrinks: 60
     assert_eq!(m.stats().bytes, 60);
-    m.commit("c", vec![0u8; 39], after(&c, 30)).unwrap(); // 100
+    m.commit("b", vec![0u8; 89], after(&c, 20)).unwrap(); // grows into the room: 100
     assert_eq!(m.stats().bytes, 100);
+    // A session that could never fit alone is refused whatever the policy.
+    assert_eq!(
+        m.commit("big", vec![0u8; max], after(&c, 10)),
+        Err(Error::ByteLimit { max })
+    );
 
-    let m = bounded(&c, None, Some(100), WhenFull::EvictSoonest);
+    let m = bounded(&c, None, Some(max), WhenFull::EvictSoonest);
     m.commit("a", vec![0u8; 49], after(&c, 10)).unwrap();
     m.commit("b", vec![0u8; 49], after(&c, 20)).unwrap();
     m.commit("c", vec![0u8; 49], after(&c, 30)).unwrap(); // evicts a
@@ -135,6 +144,11 @@ fn byte_bound_both_policies() {
     m.commit("b", vec![0u8; 99], after(&c, 20)).unwrap(); // grows: evicts c, not b itself
     assert_eq!(m.find("c"), None);
     assert_eq!(m.stats().bytes, 100);
+    assert_eq!(m.len(), 1);
+    assert_eq!(
+        m.commit("big", vec![0u8; max], after(&c, 10)),
+        Err(Error::ByteLimit { max })
+    );
     assert_eq!(m.len(), 1);
 }
 
@@ -211,4 +225,119 @@ fn read_metrics_count_hits_misses_and_expired() {
     assert_eq!((st.hits, st.misses, st.expired_on_read), (3, 1, 1));
     assert_eq!(st.bytes, 4);
     let _ = c.now();
+}
+
+/// Sessions of 1 MiB into a 10 MiB bound, one thread: eviction keeps the bytes under the
+/// bound after every commit (a commit once popped at most 64 entries and could leave the
+/// store far over).
+#[test]
+fn large_sessions_stay_within_the_byte_bound() {
+    let c = clock();
+    let max = 10 << 20;
+    let m = bounded(&c, None, Some(max), WhenFull::EvictSoonest);
+    for i in 0..50u64 {
+        m.commit(&format!("t{i}"), vec![7u8; 1 << 20], after(&c, 100 + i))
+            .unwrap();
+        let held = m.stats().bytes;
+        assert!(held <= max, "commit {i}: {held} bytes held over {max}");
+    }
+    assert!(m.len() >= 8, "evicted more than needed: {}", m.len());
+    m.check_invariants().unwrap();
+}
+
+/// A full store whose sessions were all extended (each one's expiry entry must be
+/// rescheduled before it can be evicted): a burst of new sessions never takes it over
+/// the bound, however many reschedules each eviction needs first.
+#[test]
+fn extended_sessions_do_not_let_a_burst_through() {
+    let c = clock();
+    let cap = 1000;
+    let m = bounded(&c, Some(cap), None, WhenFull::EvictSoonest);
+    for i in 0..cap as u64 {
+        m.commit(&format!("t{i}"), "x", after(&c, 100)).unwrap();
+    }
+    for i in 0..cap as u64 {
+        m.commit(&format!("t{i}"), "x", after(&c, 1000 + i))
+            .unwrap(); // extended
+    }
+    for i in 0..200u64 {
+        m.commit(&format!("new{i}"), "x", after(&c, 5000)).unwrap();
+        assert!(
+            m.len() <= cap,
+            "burst commit {i}: len {} over {cap}",
+            m.len()
+        );
+    }
+    assert_eq!(m.stats().evicted, 200);
+    m.check_invariants().unwrap();
+}
+
+/// `max_bytes` bounds memory, not only payload: each session's fixed overhead counts, so a
+/// flood of tiny sessions cannot hold far more memory than the bound.
+#[test]
+fn the_byte_bound_counts_each_sessions_overhead() {
+    let c = clock();
+    let max = 1 << 20;
+    let m = bounded(&c, None, Some(max), WhenFull::EvictSoonest);
+    for i in 0..20_000u64 {
+        m.commit(&format!("{i:08}"), "x", after(&c, 100 + i))
+            .unwrap();
+    }
+    let held = m.len() * (8 + 1 + memstore::SESSION_OVERHEAD);
+    assert!(
+        held <= max,
+        "{} sessions hold {held} bytes over {max}",
+        m.len()
+    );
+    assert!(m.len() >= max / (8 + 1 + memstore::SESSION_OVERHEAD) - 1);
+}
+
+/// Data beyond the inline limit that is a slice of a larger buffer is copied: the store
+/// never keeps a buffer alive for bytes it does not count.
+#[test]
+fn a_slice_of_a_larger_buffer_is_not_kept_alive() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    struct Owner(Vec<u8>, Arc<AtomicBool>);
+    impl AsRef<[u8]> for Owner {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+    let c = clock();
+    let m = bounded(&c, None, None, WhenFull::EvictSoonest);
+    let freed = Arc::new(AtomicBool::new(false));
+    let big = memstore::Bytes::from_owner(Owner(vec![1u8; 1 << 20], freed.clone()));
+    m.commit("t", big.slice(0..4096), after(&c, 60)).unwrap();
+    drop(big);
+    assert!(
+        freed.load(Ordering::SeqCst),
+        "the store keeps a 1 MiB buffer for 4 KiB"
+    );
+    assert_eq!(m.find("t").as_deref(), Some(&[1u8; 4096][..]));
+}
+
+/// A session whose every commit moves its deadline earlier leaves no trail of stale expiry
+/// entries: each shortening commit drops the entry at its old deadline.
+#[test]
+fn shortening_commits_leave_no_trail_of_entries() {
+    let c = clock();
+    let m = bounded(&c, None, None, WhenFull::EvictSoonest);
+    let far = after(&c, 1_000_000);
+    for i in 0..20_000u64 {
+        m.commit("t", "x", far - Duration::from_nanos(i)).unwrap();
+    }
+    assert!(
+        m.stats().expiry_entries <= 2,
+        "{} expiry entries for one session",
+        m.stats().expiry_entries
+    );
+    m.delete("t");
+    assert!(m.stats().expiry_entries <= 1);
+    m.check_invariants().unwrap();
 }

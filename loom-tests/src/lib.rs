@@ -485,6 +485,29 @@ pub fn shortening_commit_due() {
     drain(&clock, &store);
 }
 
+/// A shortening commit (20 -> 10) drops its entry at 20 while another commit brings the
+/// deadline back to 20 and cleanup at 10 reschedules the entry at 10 to 20, which may reuse
+/// the entry being dropped: the dropper must look again (I2), and no trail is left (I5).
+pub fn shortening_drop_stale() {
+    let (clock, store) = world(9);
+    commit(&store, "t", "v0", 20);
+    let a = spawn(&store, |s| commit(s, "t", "a", 10));
+    let c = spawn(&store, |s| commit(s, "t", "c", 20));
+    let ck = clock.clone();
+    let b = spawn(&store, move |s| {
+        ck.set(at(10));
+        s.cleanup_now()
+    });
+    a.join().unwrap();
+    c.join().unwrap();
+    b.join().unwrap();
+    quiescent(&store, 1);
+    clock.set(at(20));
+    store.cleanup_now();
+    assert_eq!(store.len(), 0, "I2: not reclaimed by a cleanup at its deadline");
+    drain(&clock, &store);
+}
+
 /// A delete racing cleanup's reschedule of a session extended past its entry (5 -> 20):
 /// whoever tombstones owns the removal, the reschedule leaves at most one stale entry.
 pub fn delete_reschedule() {

@@ -119,3 +119,12 @@ fn commit_new_expired() {
 fn touch_commit() {
     m::check("touch_commit", Bound::Exhaustive, m::touch_commit);
 }
+
+#[test]
+fn shortening_drop_stale() {
+    m::check(
+        "shortening_drop_stale",
+        Bound::Preemptions(3),
+        m::shortening_drop_stale,
+    );
+}

@@ -108,3 +108,13 @@ fn take_over_tombstone_unexamined() {
         m::commit_new_expired,
     );
 }
+
+#[test]
+fn stale_no_refile() {
+    m::check_bug(
+        Bug::StaleNoRefile,
+        "shortening_drop_stale",
+        Bound::Preemptions(3),
+        m::shortening_drop_stale,
+    );
+}
