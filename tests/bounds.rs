@@ -341,3 +341,36 @@ fn shortening_commits_leave_no_trail_of_entries() {
     assert!(m.stats().expiry_entries <= 1);
     m.check_invariants().unwrap();
 }
+
+/// Several threads commit sessions of mixed sizes, some of them extending earlier ones,
+/// into a byte bound: the bytes held never exceed the bound by more than one session per
+/// thread in flight (the documented overshoot), and end within it.
+#[test]
+fn mixed_sizes_from_several_threads_stay_within_the_byte_bound() {
+    const OH: usize = memstore::SESSION_OVERHEAD;
+    let c = clock();
+    let max = 1 << 20;
+    let biggest = 16 << 10;
+    let m = bounded(&c, Some(2_000), Some(max), WhenFull::EvictSoonest);
+    let threads = 4;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (m, c) = (&m, &c);
+            s.spawn(move || {
+                for i in 0..2_000u64 {
+                    let len = (i as usize * 7919 + t * 104_729) % biggest;
+                    let token = format!("t{t}-{}", i % 300); // revisits: extensions
+                    m.commit(&token, vec![1u8; len], after(c, 100 + (i * 13) % 500))
+                        .unwrap();
+                    let held = m.stats().bytes + m.len() * OH;
+                    assert!(
+                        held <= max + threads * (biggest + 16 + OH),
+                        "{held} bytes held over {max} + one session per thread"
+                    );
+                }
+            });
+        }
+    });
+    assert!(m.stats().bytes + m.len() * OH <= max);
+    m.check_invariants().unwrap();
+}
