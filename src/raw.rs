@@ -641,18 +641,20 @@ impl Shard {
         }
     }
 
-    /// The deadline of this shard's first expiry entry that is not of the token hash `keep`.
-    pub(crate) fn front_deadline(&self, keep: u64, guard: &Guard) -> Option<u64> {
+    /// The deadline of this shard's first expiry entry that is not of `keep`'s token.
+    pub(crate) fn front_deadline(&self, keep: &Probe<'_>, guard: &Guard) -> Option<u64> {
         self.front_not_of(keep, guard).map(|e| e.key().0)
     }
 
+    /// The first expiry entry whose node is not `keep`'s token (matched by hash, then by
+    /// token: tokens that only share a hash are evictable).
     fn front_not_of<'g>(
         &'g self,
-        keep: u64,
+        keep: &Probe<'_>,
         guard: &'g Guard,
     ) -> Option<Entry<'g, ExpKey, Arc<Node>>> {
         let mut e = self.expiry.front(guard)?;
-        while e.value().hash == keep {
+        while e.value().hash == keep.hash && *e.value().token == *keep.token.as_bytes() {
             e = e.next()?;
         }
         Some(e)
@@ -663,7 +665,7 @@ impl Shard {
     /// (CAS on the version examined, I3) if that deadline is its deadline, else its entry is
     /// rescheduled (it was extended) or dropped (stale). The same path as cleanup, from the
     /// front, whatever the deadline. `None` if the shard has nothing to pop.
-    pub(crate) fn evict_front(&self, keep: u64, guard: &Guard) -> Option<Swept> {
+    pub(crate) fn evict_front(&self, keep: &Probe<'_>, guard: &Guard) -> Option<Swept> {
         let e = self.front_not_of(keep, guard)?;
         let d = e.key().0;
         if !e.remove() {

@@ -222,8 +222,8 @@ impl Inner {
             let held = shard.held_size(probe, guard);
             let grows = held.is_none_or(|h| size > h);
             if grows && self.fits(u, held, size).is_err() {
-                self.sweep(now); // expired sessions make room first
-                self.fits(u, held, size)?;
+                self.sweep(now); // expired sessions make room first, maybe the token's own
+                self.fits(u, shard.held_size(probe, guard), size)?;
             }
         }
         Ok(())
@@ -244,10 +244,10 @@ impl Inner {
             let soonest = self
                 .shards
                 .iter()
-                .filter_map(|s| s.front_deadline(keep.hash, guard).map(|d| (d, &**s)))
+                .filter_map(|s| s.front_deadline(keep, guard).map(|d| (d, &**s)))
                 .min_by_key(|(d, _)| *d);
             let Some((_, s)) = soonest else { break };
-            if let Some(swept) = s.evict_front(keep.hash, guard) {
+            if let Some(swept) = s.evict_front(keep, guard) {
                 self.evicted
                     .fetch_add(swept.reclaimed, std::sync::atomic::Ordering::Relaxed);
                 self.stale
