@@ -2,8 +2,9 @@
 //! run. See BENCHMARKS.md for the results and `--help` for the options.
 //!
 //! ```text
-//! cargo bench --features hash-index --bench contention                 # the full run (BENCHMARKS.md)
-//! cargo bench --features hash-index --bench contention -- --quick      # a harness check, well under 2 minutes
+//! cd benches
+//! cargo bench --bench contention -- --out results  # the full run (BENCHMARKS.md)
+//! cargo bench --bench contention -- --quick      # a harness check, well under 2 minutes
 //! cargo bench --bench contention -- --threads 1,2,4,8,16 --stores memstore,scc,papaya
 //! ```
 
@@ -39,8 +40,9 @@ OPTIONS:
   --latency-sessions N     live sessions for the latency run (default 1000000)
   --rss-sessions N         sessions for bytes per session (default 1000000)
   --skip LIST              parts to skip: throughput,cleanup,latency,rss
-  --out DIR                where contention.md and contention.svg go
-                           (default benches/results, or target/contention-quick with --quick)
+  --out DIR                where contention.md and contention.svg go (default
+                           target/contention, or target/contention-quick with --quick;
+                           BENCHMARKS.md's tables: --out results)
   -h, --help               this text
 ";
 
@@ -498,15 +500,18 @@ fn run(o: Opts) {
 }
 
 fn out_dir(o: &Opts) -> PathBuf {
+    // The tracked tables (benches/results) are written only when `--out` names them.
     let dir = o.out.clone().unwrap_or_else(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        if o.quick {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| root.join("target"), PathBuf::from)
-                .join("contention-quick")
-        } else {
-            root.join("benches").join("results")
-        }
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(
+                || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+                PathBuf::from,
+            )
+            .join(if o.quick {
+                "contention-quick"
+            } else {
+                "contention"
+            })
     });
     let _ = std::fs::create_dir_all(&dir);
     dir

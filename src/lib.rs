@@ -1,11 +1,20 @@
 //! A lock-free, in-memory session store for high-throughput web servers.
 //!
 //! `memstore` keeps the contract of the Go library scs's `memstore` (commit, find, delete,
-//! all, a background cleanup every minute, stop) and does it without a global lock:
-//! sessions live in shards picked by a keyed hash of the token, each with a lock-free hash
-//! index of tokens (scc's `HashIndex`) and an expiry-ordered crossbeam skiplist, so that
+//! all, a background cleanup every minute, stop) and does it without a lock: sessions are
+//! held in crossbeam skiplists keyed by the token (ordered by a keyed ahash of it, so timing
+//! says nothing about other tokens), with a second, expiry-ordered skiplist per shard, so
 //! cleanup evicts in O(expired) and never scans live sessions, and readers never wait for
 //! writers or cleanup.
+//!
+//! **Lock-free**: with the default token index every store operation (`find`, `commit` and
+//! its conditional forms, `delete`, `iter`, cleanup passes and eviction) is lock-free:
+//! crossbeam-skiplist, crossbeam-epoch and atomics, no lock anywhere on its path. Not
+//! lock-free: the cleanup thread sleeps on a mutex and condition variable between passes
+//! (and [`MemStore::stop_cleanup`] takes them), and with the `hash-index` feature a store
+//! built with [`TokenIndex::HashIndex`] takes scc's bucket locks on inserts and removals
+//! (its reads stay lock-free). The design notes (`DESIGN.md`) give the protocol, its
+//! invariants and what loom checks.
 //!
 //! # Usage
 //! ```
@@ -92,11 +101,12 @@
 //! examined, an overwrite that unlinks and relinks the node, a stop check outside the
 //! cleanup thread's lock) each make their model fail: the models can fail.
 //!
-//! **What it trusts**: neither scc nor crossbeam-skiplist can run under loom here, so under
+//! **What it trusts**: neither crossbeam-skiplist nor scc can run under loom here, so under
 //! loom both indexes are linearizable stand-ins (a loom `Mutex<BTreeMap>`) behind the same
-//! internal interface; both crates are trusted for their own linearizability (tested
-//! upstream), and the crate relies only on look-up, insert-if-absent, unlink-this-node and
-//! (expiry) ordered traversal. Epoch
+//! internal interface, one stand-in for either token index (skiplist or hash); both crates
+//! are trusted for their own linearizability (tested upstream), and the crate relies only on
+//! look-up, insert-if-absent, unlink-this-node and ordered traversal. Every contract,
+//! differential, concurrency and bounds test runs over both token indexes. Epoch
 //! reclamation is trusted too: under loom, unlinked nodes and replaced versions are kept until
 //! the store drops. Eviction under a session bound is modelled too (an eviction racing an
 //! extension of the session it examines), and catches the seeded unexamined-tombstone bug.
