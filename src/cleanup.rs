@@ -2,7 +2,8 @@
 //! ([`Clock::monotonic`](crate::Clock::monotonic)), woken at once by a stop request or by a
 //! manual clock that moved.
 //!
-//! Invariants kept here (`loom-tests`' `stop_drop_tick` checks the first three):
+//! Invariants kept here (checked by `loom-tests`' models `stop_drop_tick`,
+//! `clock_wakes_under_its_lock` and `tick_after_read`, each with a seeded bug that breaks it):
 //! - `stop` and `wakes` are read and written only under the mutex, and the thread checks
 //!   `stop` under the mutex before every wait, so a stop request is never lost (a flag
 //!   outside the mutex can be set between the thread's check and its wait).
@@ -125,7 +126,13 @@ fn run(inner: &Inner, shared: &Shared, mut next: u64, step: u64) {
     let mut seen = sync::lock(&shared.state).wakes;
     loop {
         // Read outside the mutex (see the module docs).
-        let mono = inner.clock.monotonic_nanos();
+        let mono = if seeded_bug!(ClockReadLocked) {
+            // BUG (loom only): the clock is read under the mutex that its waker takes.
+            let _held = sync::lock(&shared.state);
+            inner.clock.monotonic_nanos()
+        } else {
+            inner.clock.monotonic_nanos()
+        };
         let due = mono >= next;
         if due {
             pass(inner);
@@ -135,7 +142,8 @@ fn run(inner: &Inner, shared: &Shared, mut next: u64, step: u64) {
         if state.stop {
             return;
         }
-        if due || state.wakes != seen {
+        // (The seeded bug ignores a wake that came after the clock was read.)
+        if due || (state.wakes != seen && !seeded_bug!(WakeUnchecked)) {
             // A pass took time, or the clock moved since it was read: read it again.
             seen = state.wakes;
             continue;

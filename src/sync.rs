@@ -130,6 +130,12 @@ pub mod loom_bugs {
         /// The cleanup thread checks the stop flag, releases the mutex and re-takes it before
         /// waiting: a stop in that window is lost and `stop_cleanup` never returns.
         StopCheckUnlocked,
+        /// The cleanup thread reads the clock while holding its mutex: a clock that wakes the
+        /// store under a lock of its own, which its readings also take, deadlocks with it.
+        ClockReadLocked,
+        /// The cleanup thread waits without checking whether the clock woke it since it read
+        /// the clock (outside the mutex): a clock move in that window is lost.
+        WakeUnchecked,
         /// The CAS winner that replaces a version never retires it: a leak.
         ReplaceLeaks,
     }
