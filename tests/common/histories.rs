@@ -57,6 +57,10 @@ pub struct Report {
     pub misses: u64,
 }
 
+/// What one writer wrote last: the sequence per private token, and per ephemeral slot the
+/// sequence and the expiry it was committed with.
+type Written = (HashMap<u64, u64>, HashMap<u64, (u64, SystemTime)>);
+
 pub fn run(cfg: &Config) -> Report {
     let clock = super::clock();
     let m = store(&clock, cfg.shards);
@@ -79,9 +83,7 @@ pub fn run(cfg: &Config) -> Report {
     // progresses, so a private token is rewritten (every 32 rounds) long before its hour
     // runs out, however the threads are scheduled; a miss is then always a real miss.
     let progress: Vec<AtomicU64> = (0..cfg.writers).map(|_| AtomicU64::new(0)).collect();
-    // Per writer: the last sequence per private token, and per ephemeral slot the last
-    // sequence and the expiry it was committed with.
-    let mut last_written: Vec<(HashMap<u64, u64>, HashMap<u64, (u64, SystemTime)>)> = Vec::new();
+    let mut last_written: Vec<Written> = Vec::new();
     std::thread::scope(|s| {
         let mut writers = Vec::new();
         for w in 0..cfg.writers {
