@@ -16,11 +16,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const HANG: Duration = Duration::from_secs(10);
 const INTERVAL: Duration = Duration::from_secs(10);
 
-/// Which reading the cleanup thread took.
+/// What the cleanup thread did with the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Read {
-    Now,
-    Monotonic,
+    /// It is about to take the clock's lock for a reading.
+    Enter,
+    /// It has read the clock (and released its lock).
+    Done,
 }
 
 #[derive(Debug, Clone)]
@@ -55,8 +57,8 @@ impl TestClock {
         (clock, rx)
     }
 
-    /// Reports a reading by the cleanup thread (before taking the clock's lock, so that the
-    /// test sees a thread that is about to block on it).
+    /// Reports what the cleanup thread does (`Enter` before it takes the clock's lock, so
+    /// that the test sees a thread that is about to block on it).
     fn report(&self, read: Read) {
         if on_cleanup_thread() {
             let _ = lock(&self.reads).send(read);
@@ -70,18 +72,26 @@ impl TestClock {
 
 impl Clock for TestClock {
     fn now(&self) -> SystemTime {
-        self.report(Read::Now);
+        self.report(Read::Enter);
         if on_cleanup_thread() && self.panic_next.swap(false, Ordering::SeqCst) {
             panic!("injected: the test clock's `now` panics once");
         }
-        let _held = lock(&self.lock);
-        self.time.now()
+        let now = {
+            let _held = lock(&self.lock);
+            self.time.now()
+        };
+        self.report(Read::Done);
+        now
     }
 
     fn monotonic(&self) -> Duration {
-        self.report(Read::Monotonic);
-        let _held = lock(&self.lock);
-        self.time.monotonic()
+        self.report(Read::Enter);
+        let mono = {
+            let _held = lock(&self.lock);
+            self.time.monotonic()
+        };
+        self.report(Read::Done);
+        mono
     }
 
     fn subscribe(&self, waker: ClockWaker) {
@@ -98,11 +108,17 @@ fn store(clock: &TestClock) -> MemStore {
         .build()
 }
 
-/// The next reading by the cleanup thread; panics if none comes (the thread hangs or died).
+/// The next report of the cleanup thread; panics if none comes (the thread hangs or died).
 fn next_read(reads: &Receiver<Read>, what: &str) -> Read {
     reads
         .recv_timeout(HANG)
         .unwrap_or_else(|_| panic!("{what}: the cleanup thread read no clock for {HANG:?}"))
+}
+
+/// Waits until the cleanup thread has finished a reading: it started and will next wait (or
+/// read again), holding none of the clock's locks.
+fn started(reads: &Receiver<Read>) {
+    while next_read(reads, "start") != Read::Done {}
 }
 
 /// Waits until `done` holds, re-checking after each reading of the cleanup thread: a pass
@@ -137,7 +153,7 @@ fn drop_bounded(store: MemStore) {
 fn a_clock_waking_the_store_under_its_own_lock_does_not_deadlock() {
     let (clock, reads) = TestClock::new();
     let store = store(&clock);
-    next_read(&reads, "start"); // the thread is up and about to wait
+    started(&reads);
     let (done_tx, done_rx) = channel();
     let c = clock.clone();
     std::thread::spawn(move || {
@@ -145,7 +161,13 @@ fn a_clock_waking_the_store_under_its_own_lock_does_not_deadlock() {
         // Time passes: the waker wakes the thread, which reads the clock and blocks on its
         // lock (held here).
         c.time.advance(Duration::from_secs(1));
-        let read = reads.recv_timeout(HANG);
+        // (Its next `Enter`: any earlier report came from a reading that had ended.)
+        let read = loop {
+            match reads.recv_timeout(HANG) {
+                Ok(Read::Done) => continue,
+                other => break other,
+            }
+        };
         // The clock wakes the store again, still under its own lock.
         c.waker().wake();
         drop(held);
@@ -174,7 +196,7 @@ fn a_backward_wall_clock_step_does_not_delay_the_next_pass() {
     store
         .commit("t", "x", clock.now() + Duration::from_secs(1))
         .unwrap();
-    next_read(&reads, "start");
+    started(&reads);
     clock.time.set(clock.now() - Duration::from_secs(3600)); // the wall clock steps back 1 h
     clock.time.advance(INTERVAL); // one interval passes
     wait_for(
@@ -203,7 +225,7 @@ fn a_panicking_pass_is_counted_and_the_next_pass_runs() {
     store
         .commit("t", "x", clock.now() + Duration::from_secs(1))
         .unwrap();
-    next_read(&reads, "start");
+    started(&reads);
     clock.panic_next.store(true, Ordering::SeqCst);
     clock.time.advance(INTERVAL);
     wait_for(&store, &reads, "the panic counted", |s| {
