@@ -32,7 +32,9 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     ///
     /// The default reads [`Instant`] (real time since the first call in this process), which
     /// is right for every clock that follows real time. A clock whose time moves other than
-    /// with real time overrides it, as [`ManualClock`] does.
+    /// with real time overrides it, as [`ManualClock`] does: with the default, its moves wake
+    /// the cleanup thread (see [`subscribe`](Clock::subscribe)) but a pass comes due only
+    /// when an interval of real time has passed.
     ///
     /// ```
     /// use memstore::{Clock, SystemClock};
@@ -46,7 +48,8 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 
     /// Called once by each store that runs a cleanup thread on this clock. A clock whose time
     /// moves other than with real time (like [`ManualClock`]) keeps the waker and calls
-    /// [`ClockWaker::wake`] whenever its time moves, so the cleanup thread notices at once.
+    /// [`ClockWaker::wake`] whenever its time moves, so the cleanup thread notices at once;
+    /// it also overrides [`monotonic`](Clock::monotonic), which paces the thread.
     /// The default does nothing: real time wakes the thread by itself.
     fn subscribe(&self, waker: ClockWaker) {
         let _ = waker;
