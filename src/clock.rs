@@ -5,8 +5,8 @@
 
 use crate::sync::{self, AtomicU64, Mutex, Ordering};
 use std::fmt;
-use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock time for a [`MemStore`](crate::MemStore).
 ///
@@ -25,9 +25,31 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 
+    /// A monotonic reading: the time elapsed since an origin fixed for this clock. It never
+    /// goes backwards, whatever the wall clock does, and paces the cleanup thread: a backward
+    /// step of the wall clock does not delay the next pass, and a forward one does not
+    /// bring it sooner.
+    ///
+    /// The default reads [`Instant`] (real time since the first call in this process), which
+    /// is right for every clock that follows real time. A clock whose time moves other than
+    /// with real time overrides it, as [`ManualClock`] does: with the default, its moves wake
+    /// the cleanup thread (see [`subscribe`](Clock::subscribe)) but a pass comes due only
+    /// when an interval of real time has passed.
+    ///
+    /// ```
+    /// use memstore::{Clock, SystemClock};
+    ///
+    /// let a = SystemClock.monotonic();
+    /// assert!(SystemClock.monotonic() >= a);
+    /// ```
+    fn monotonic(&self) -> Duration {
+        real_monotonic()
+    }
+
     /// Called once by each store that runs a cleanup thread on this clock. A clock whose time
     /// moves other than with real time (like [`ManualClock`]) keeps the waker and calls
-    /// [`ClockWaker::wake`] whenever its time moves, so the cleanup thread notices at once.
+    /// [`ClockWaker::wake`] whenever its time moves, so the cleanup thread notices at once;
+    /// it also overrides [`monotonic`](Clock::monotonic), which paces the thread.
     /// The default does nothing: real time wakes the thread by itself.
     fn subscribe(&self, waker: ClockWaker) {
         let _ = waker;
@@ -103,6 +125,11 @@ impl fmt::Debug for ClockWaker {
 /// every store's cleanup thread that runs on this clock, so a test drives cleanup by moving
 /// time, never by sleeping.
 ///
+/// It keeps two readings, as a real system does: the wall clock ([`Clock::now`]) and a
+/// monotonic one ([`Clock::monotonic`], which paces the cleanup thread). `advance` is time
+/// passing: it moves both. `set` is a step of the wall clock (an operator or NTP setting
+/// it): it moves only the wall reading.
+///
 /// ```
 /// use memstore::{Clock, ManualClock};
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -110,8 +137,10 @@ impl fmt::Debug for ClockWaker {
 /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(100));
 /// clock.advance(Duration::from_secs(5));
 /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(105));
+/// assert_eq!(clock.monotonic(), Duration::from_secs(5));
 /// clock.set(UNIX_EPOCH); // jumps backwards too
 /// assert_eq!(clock.now(), UNIX_EPOCH);
+/// assert_eq!(clock.monotonic(), Duration::from_secs(5)); // a wall step: not time passing
 /// ```
 #[derive(Clone)]
 pub struct ManualClock {
@@ -120,6 +149,8 @@ pub struct ManualClock {
 
 struct ManualInner {
     nanos: AtomicU64,
+    /// The monotonic reading, in nanoseconds since the clock was made.
+    mono: AtomicU64,
     wakers: Mutex<Vec<ClockWaker>>,
 }
 
@@ -130,31 +161,24 @@ impl ManualClock {
         ManualClock {
             inner: Arc::new(ManualInner {
                 nanos: AtomicU64::new(to_nanos_saturating(start)),
+                mono: AtomicU64::new(0),
                 wakers: Mutex::new(Vec::new()),
             }),
         }
     }
 
-    /// Moves the clock forward by `by` (saturating), then wakes the subscribed stores.
+    /// Moves the clock forward by `by` (saturating): time passes, so both the wall and the
+    /// monotonic reading move. Then wakes the subscribed stores.
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        let mut cur = self.inner.nanos.load(Ordering::Acquire);
-        loop {
-            let next = cur.saturating_add(by);
-            match self.inner.nanos.compare_exchange_weak(
-                cur,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
-        }
+        saturating_add(&self.inner.nanos, by);
+        saturating_add(&self.inner.mono, by);
         self.wake_all();
     }
 
-    /// Sets the clock to `to` (forwards or backwards), then wakes the subscribed stores.
+    /// Sets the wall clock to `to` (forwards or backwards), then wakes the subscribed stores.
+    /// A step of the wall clock, not time passing: the monotonic reading stays, so a store's
+    /// cleanup thread keeps its pace.
     pub fn set(&self, to: SystemTime) {
         self.inner
             .nanos
@@ -167,9 +191,34 @@ impl ManualClock {
     }
 }
 
+fn saturating_add(a: &AtomicU64, by: u64) {
+    let mut cur = a.load(Ordering::Acquire);
+    loop {
+        match a.compare_exchange_weak(
+            cur,
+            cur.saturating_add(by),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => break,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+/// Real time elapsed since the first monotonic reading in this process.
+fn real_monotonic() -> Duration {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed()
+}
+
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         from_nanos(self.inner.nanos.load(Ordering::Acquire))
+    }
+
+    fn monotonic(&self) -> Duration {
+        Duration::from_nanos(self.inner.mono.load(Ordering::Acquire))
     }
 
     fn subscribe(&self, waker: ClockWaker) {
@@ -215,6 +264,15 @@ impl StoreClock {
             StoreClock::System => to_nanos_saturating(SystemTime::now()),
             StoreClock::Custom(c) => to_nanos_saturating(c.now()),
         }
+    }
+
+    /// The monotonic reading ([`Clock::monotonic`]) in nanoseconds: paces the cleanup thread.
+    pub(crate) fn monotonic_nanos(&self) -> u64 {
+        let d = match self {
+            StoreClock::System => real_monotonic(),
+            StoreClock::Custom(c) => c.monotonic(),
+        };
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
     }
 
     pub(crate) fn subscribe(&self, waker: ClockWaker) {

@@ -81,6 +81,7 @@ pub(crate) struct Inner {
     rescheduled: StatU64,
     stale: StatU64,
     evicted: StatU64,
+    cleanup_panics: StatU64,
     reads: ReadStats,
 }
 
@@ -282,6 +283,11 @@ impl Inner {
     fn route<'t>(&self, token: &'t str) -> (&Shard, Probe<'t>) {
         let hash = self.hash(token);
         (&self.shards[self.shard_index(hash)], Probe { hash, token })
+    }
+
+    /// Counts a cleanup pass that panicked ([`Stats::cleanup_panics`]).
+    pub(crate) fn note_cleanup_panic(&self) {
+        self.cleanup_panics.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One cleanup pass over every shard at `now`.
@@ -845,6 +851,7 @@ impl MemStore {
             rescheduled: i.rescheduled.load(Ordering::Relaxed),
             stale_dropped: i.stale.load(Ordering::Relaxed),
             evicted: i.evicted.load(Ordering::Relaxed),
+            cleanup_panics: i.cleanup_panics.load(Ordering::Relaxed),
             bytes: usize::try_from(i.shards.iter().map(|s| s.bytes()).sum::<i64>()).unwrap_or(0),
             hits: i.reads.sum(|s| &s.hits),
             misses: i.reads.sum(|s| &s.misses),
@@ -921,6 +928,9 @@ pub struct Stats {
     pub stale_dropped: u64,
     /// Sessions evicted to keep a bounded store within its bounds.
     pub evicted: u64,
+    /// Passes of the cleanup thread that panicked (a bug, or a custom [`Clock`] that
+    /// panics). The thread catches the panic and goes on: the next pass runs on time.
+    pub cleanup_panics: u64,
     /// Bytes held: tokens plus data of every session held.
     pub bytes: usize,
     /// Reads (`find`, `find_with`) that returned a session.
@@ -1229,6 +1239,7 @@ impl Builder {
             rescheduled: StatU64::new(0),
             stale: StatU64::new(0),
             evicted: StatU64::new(0),
+            cleanup_panics: StatU64::new(0),
             reads: ReadStats::new(),
         });
         let cleaner = if self.interval.is_zero() {

@@ -54,6 +54,21 @@ pub(crate) fn collect_retired(retired: u64) {
 #[cfg(memstore_loom)]
 pub(crate) fn collect_retired(_retired: u64) {}
 
+/// Runs `f`, catching a panic (the cleanup thread's pass: see `cleanup.rs`). `f` leaves
+/// nothing half-done that the caller reads afterwards, hence `AssertUnwindSafe`.
+#[cfg(not(memstore_loom))]
+pub(crate) fn catch_unwind(f: impl FnOnce()) -> Result<(), ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
+}
+
+/// Under loom a panic is a model failure (loom also unwinds to abort an execution): it
+/// propagates, so that loom reports it.
+#[cfg(memstore_loom)]
+pub(crate) fn catch_unwind(f: impl FnOnce()) -> Result<(), ()> {
+    f();
+    Ok(())
+}
+
 /// Statistics counters (bytes held, hits, misses): outside the protocol, nothing decides
 /// anything by them, so they are std atomics in both builds and add no loom interleavings.
 pub(crate) type StatI64 = std::sync::atomic::AtomicI64;
@@ -115,6 +130,12 @@ pub mod loom_bugs {
         /// The cleanup thread checks the stop flag, releases the mutex and re-takes it before
         /// waiting: a stop in that window is lost and `stop_cleanup` never returns.
         StopCheckUnlocked,
+        /// The cleanup thread reads the clock while holding its mutex: a clock that wakes the
+        /// store under a lock of its own, which its readings also take, deadlocks with it.
+        ClockReadLocked,
+        /// The cleanup thread waits without checking whether the clock woke it since it read
+        /// the clock (outside the mutex): a clock move in that window is lost.
+        WakeUnchecked,
         /// The CAS winner that replaces a version never retires it: a leak.
         ReplaceLeaks,
         /// A shortening commit removes the entry at its old deadline and does not look again:

@@ -256,3 +256,55 @@ async fn store_contract() {
         "saved under a fresh key"
     );
 }
+
+/// A time-to-live of zero or less: `save` and `update` refuse it with a typed error and store
+/// nothing (no key for a session that was never stored); `update_ttl` ends the session.
+#[actix_web::test]
+async fn a_ttl_of_zero_or_less_is_refused_by_save_and_update() {
+    use actix_session::storage::{SaveError, UpdateError};
+    use memstore::actix_session::TtlNotPositive;
+    let store = MemStoreSessions::from(MemStore::with_cleanup_interval(Duration::ZERO));
+    let state = HashMap::from([("k".to_owned(), "\"v\"".to_owned())]);
+    for ttl in [
+        actix_web::cookie::time::Duration::ZERO,
+        actix_web::cookie::time::Duration::seconds(-5),
+    ] {
+        match store.save(state.clone(), &ttl).await {
+            Err(SaveError::Other(e)) => {
+                assert_eq!(e.downcast_ref(), Some(&TtlNotPositive { ttl }))
+            }
+            Err(e) => panic!("save, ttl {ttl}: {e:?}"),
+            Ok(key) => panic!(
+                "save, ttl {ttl}: returned key {:?}; stored: {:?}",
+                AsRef::<str>::as_ref(&key),
+                store.load(&key).await.unwrap()
+            ),
+        }
+        assert!(
+            store.store().is_empty(),
+            "save with ttl {ttl} stored a session"
+        );
+    }
+    let five = actix_web::cookie::time::Duration::minutes(5);
+    let key = store.save(state.clone(), &five).await.unwrap();
+    let key_str = AsRef::<str>::as_ref(&key).to_owned();
+    let zero = actix_web::cookie::time::Duration::ZERO;
+    let changed = HashMap::from([("k".to_owned(), "\"w\"".to_owned())]);
+    match store.update(key, changed, &zero).await {
+        Err(UpdateError::Other(e)) => assert!(e.downcast_ref::<TtlNotPositive>().is_some()),
+        other => panic!("update with ttl 0: {:?}", other.map(String::from)),
+    }
+    let key = actix_session::storage::SessionKey::try_from(key_str).unwrap();
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        Some(state),
+        "a refused update changes nothing"
+    );
+    store.update_ttl(&key, &zero).await.unwrap();
+    assert_eq!(
+        store.load(&key).await.unwrap(),
+        None,
+        "update_ttl 0 ends it"
+    );
+    assert!(store.store().is_empty());
+}

@@ -13,7 +13,9 @@ use memstore::{ManualClock, MemStore};
 use reqwest::cookie::Jar;
 use reqwest::Client;
 use server::MESSAGE;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{Session, SessionStore};
 
@@ -32,7 +34,39 @@ async fn cycle(session: Session) -> Result<&'static str, axum::http::StatusCode>
     Ok("cycled")
 }
 
+/// The gates of `/slow`: it signals `loaded` once it has loaded the session, then waits for
+/// `proceed` before changing it, so a test runs other requests in between.
+#[derive(Default)]
+struct Gates {
+    loaded: Notify,
+    proceed: Notify,
+}
+
+/// A request that loads the session, waits at the gates, then writes to it (so that
+/// tower-sessions saves it when the response goes out).
+async fn slow(session: Session, gates: Arc<Gates>) -> Result<&'static str, axum::http::StatusCode> {
+    let err = |_| axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+    let _: Option<String> = session.get(server::KEY).await.map_err(err)?;
+    gates.loaded.notify_one();
+    gates.proceed.notified().await;
+    session.insert("cart", "one item").await.map_err(err)?;
+    Ok("slow")
+}
+
+/// A logout: the session's data and its record go.
+async fn logout(session: Session) -> Result<&'static str, axum::http::StatusCode> {
+    session
+        .flush()
+        .await
+        .map_err(|_| axum::http::StatusCode::INTERNAL_SERVER_ERROR)?;
+    Ok("logged out")
+}
+
 async fn start() -> Server {
+    start_with(Arc::default()).await
+}
+
+async fn start_with(gates: Arc<Gates>) -> Server {
     let clock = ManualClock::new(SystemTime::now());
     let sessions = MemStoreSessions::from(
         MemStore::builder()
@@ -40,9 +74,16 @@ async fn start() -> Server {
             .cleanup_interval(Duration::ZERO)
             .build(),
     );
-    // The example's routes plus one to exercise `cycle_id`, under the example's layer.
+    // The example's routes plus `cycle_id`, a logout and a slow request, under the
+    // example's layer.
     let app = server::with_sessions(
-        server::routes().route("/cycle", axum::routing::get(cycle)),
+        server::routes()
+            .route("/cycle", axum::routing::get(cycle))
+            .route("/logout", axum::routing::get(logout))
+            .route(
+                "/slow",
+                axum::routing::get(move |session: Session| slow(session, gates.clone())),
+            ),
         sessions.clone(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -179,6 +220,95 @@ async fn concurrent_requests_on_one_session_never_miss_it() {
     assert_eq!(s.live(), 1);
 }
 
+/// A request in flight when the user logs out: it loaded the session before the logout and
+/// saves it after. The session stays logged out: its data (the "authenticated" message) is
+/// not brought back under the old id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_racing_a_logout_never_resurrects_the_session() {
+    let gates = Arc::new(Gates::default());
+    let s = start_with(gates.clone()).await;
+    let (c, jar) = client();
+    s.get(&c, "/put").await;
+    let id = s.session_id(&jar).unwrap();
+    let slow = {
+        let (c, base) = (c.clone(), s.base.clone());
+        tokio::spawn(async move { e2e_support::get(&c, &base, "/slow").await })
+    };
+    gates.loaded.notified().await;
+    assert_eq!(s.get(&c, "/logout").await, "logged out");
+    assert_eq!(s.live(), 0, "the logout deleted the session");
+    gates.proceed.notify_one();
+    assert_eq!(slow.await.unwrap(), "slow");
+    assert_eq!(
+        s.sessions.store().find(&id),
+        None,
+        "the slow request's save brought the logged-out session back"
+    );
+    assert_eq!(s.live(), 0);
+    // The client still holds the old id (the slow response set it last): it gets a fresh,
+    // empty session, not the logged-out one.
+    assert_eq!(s.session_id(&jar).as_deref(), Some(&*id));
+    assert_eq!(s.get(&c, "/get").await, "");
+    assert_eq!(s.live(), 0);
+}
+
+/// A request in flight while another one cycles the session's id (as on a login): the old
+/// id, deleted by `cycle_id`, is not brought back with the session's data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_racing_cycle_id_never_resurrects_the_old_id() {
+    let gates = Arc::new(Gates::default());
+    let s = start_with(gates.clone()).await;
+    let (c, jar) = client();
+    s.get(&c, "/put").await;
+    let old = s.session_id(&jar).unwrap();
+    let slow = {
+        let (c, base) = (c.clone(), s.base.clone());
+        tokio::spawn(async move { e2e_support::get(&c, &base, "/slow").await })
+    };
+    gates.loaded.notified().await;
+    assert_eq!(s.get(&c, "/cycle").await, "cycled");
+    let new = s.session_id(&jar).unwrap();
+    assert_ne!(new, old);
+    gates.proceed.notify_one();
+    assert_eq!(slow.await.unwrap(), "slow");
+    assert_eq!(
+        s.sessions.store().find(&old),
+        None,
+        "the slow request's save brought the old id back"
+    );
+    assert!(
+        s.sessions.store().find(&new).is_some(),
+        "the new id holds the session"
+    );
+    assert_eq!(s.live(), 1);
+}
+
+/// `save` replaces only a live session: it never creates one (tower-sessions creates through
+/// `create`).
+#[tokio::test]
+async fn save_replaces_only_a_live_session() {
+    let sessions = MemStoreSessions::new();
+    let mut r = record(Id::default());
+    sessions.save(&r).await.unwrap();
+    assert_eq!(
+        sessions.load(&r.id).await.unwrap(),
+        None,
+        "save created a session"
+    );
+    sessions.create(&mut r).await.unwrap();
+    r.data.insert("k".to_owned(), serde_json::json!("changed"));
+    sessions.save(&r).await.unwrap();
+    assert_eq!(sessions.load(&r.id).await.unwrap(), Some(r.clone()));
+    sessions.delete(&r.id).await.unwrap();
+    sessions.save(&r).await.unwrap();
+    assert_eq!(
+        sessions.load(&r.id).await.unwrap(),
+        None,
+        "save undid a delete"
+    );
+    assert!(sessions.store().is_empty());
+}
+
 fn record(id: Id) -> Record {
     Record {
         id,
@@ -213,8 +343,8 @@ async fn expiry_date_is_the_deadline() {
             .cleanup_interval(Duration::ZERO)
             .build(),
     );
-    let r = record(Id::default());
-    sessions.save(&r).await.unwrap();
+    let mut r = record(Id::default());
+    sessions.create(&mut r).await.unwrap();
     assert_eq!(
         sessions.store().expiry(&r.id.to_string()),
         Some(SystemTime::from(r.expiry_date))

@@ -1,18 +1,34 @@
 //! Differential testing: random operation sequences applied to memstore and to a `BTreeMap`
-//! model (`common::model`), asserting identical observable results at every step.
+//! model (`common::model`), asserting identical observable results at every step: every
+//! write (`commit`, `commit_new`, `commit_existing`, `touch`, `delete`), every read, cleanup,
+//! clock jumps, and bounded stores (`max_sessions`, `max_bytes`; `Refuse` and
+//! `EvictSoonest`).
 
 mod common;
 
-use common::model::{Op, Pair};
+use common::model::{Bounds, Op, Pair};
+use memstore::{Clock, MemStore, WhenFull};
 use proptest::prelude::*;
+use std::time::Duration;
+
+fn data() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..=common::model::MAX_DATA)
+}
+
+fn ttl() -> impl Strategy<Value = u32> {
+    prop_oneof![1 => Just(0u32), 9 => 1u32..5_000]
+}
 
 fn op() -> impl Strategy<Value = Op> {
     let t = 0u8..6;
     prop_oneof![
-        4 => (t.clone(), proptest::collection::vec(any::<u8>(), 0..8), prop_oneof![Just(0u32), 1u32..5_000])
-            .prop_map(|(t, data, ttl_ms)| Op::Commit { t, data, ttl_ms }),
+        4 => (t.clone(), data(), ttl()).prop_map(|(t, data, ttl_ms)| Op::Commit { t, data, ttl_ms }),
         1 => (t.clone(), 0u32..5_000).prop_map(|(t, ms)| Op::CommitPast { t, ms }),
+        2 => (t.clone(), data(), ttl()).prop_map(|(t, data, ttl_ms)| Op::CommitNew { t, data, ttl_ms }),
+        2 => (t.clone(), data(), ttl()).prop_map(|(t, data, ttl_ms)| Op::CommitExisting { t, data, ttl_ms }),
+        2 => (t.clone(), ttl()).prop_map(|(t, ttl_ms)| Op::Touch { t, ttl_ms }),
         4 => t.clone().prop_map(|t| Op::Find { t }),
+        1 => t.clone().prop_map(|t| Op::Expiry { t }),
         2 => t.prop_map(|t| Op::Delete { t }),
         1 => Just(Op::All),
         1 => Just(Op::Len),
@@ -22,15 +38,133 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn bounds(when_full: WhenFull) -> impl Strategy<Value = Bounds> {
+    prop_oneof![
+        (1usize..=4).prop_map(move |max| Bounds::Sessions { max, when_full }),
+        (1usize..=4).prop_map(move |sessions| Bounds::Bytes {
+            sessions,
+            when_full
+        }),
+    ]
+}
+
+fn run(ops: &[Op], shards: usize, collide: bool, bounds: Bounds) {
+    let mut pair = Pair::with_bounds(shards, collide, bounds);
+    for op in ops {
+        pair.apply(op);
+    }
+    pair.finish();
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op(), 1..120)
+}
+
+fn shards() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(1usize), Just(8)]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn memstore_matches_the_model(ops in proptest::collection::vec(op(), 1..120), shards in prop_oneof![Just(1usize), Just(8)], collide in any::<bool>()) {
-        let mut pair = Pair::new(shards, collide);
-        for op in &ops {
-            pair.apply(op);
-        }
-        pair.finish();
+    fn memstore_matches_the_model(ops in ops(), shards in shards(), collide in any::<bool>()) {
+        run(&ops, shards, collide, Bounds::None);
     }
+
+    /// `max_sessions` with `WhenFull::Refuse`: the model predicts every refusal.
+    #[test]
+    fn a_refusing_session_bounded_store_matches_the_model(
+        ops in ops(),
+        shards in shards(),
+        collide in any::<bool>(),
+        max in 1usize..=4,
+    ) {
+        run(&ops, shards, collide, Bounds::Sessions { max, when_full: WhenFull::Refuse });
+    }
+
+    /// `max_bytes` with `WhenFull::Refuse`. Minimal failure today (`max_bytes` 30, one
+    /// session of the longest token and 8 bytes): `commit_new("zzz…"(22), [], +1 ms)`,
+    /// `commit("a", 5 bytes)`, advance 1 ms, `commit("zzz…", 3 bytes)`: 31 bytes held. The
+    /// commit does not fit, so the store sweeps, which reclaims the expired "zzz…" itself;
+    /// it then re-checks with the 22 bytes the token held *before* the sweep (`store.rs`
+    /// `bounded`: `held` is not re-read after `self.sweep(now)`), so the new session fits on
+    /// paper and goes over the bound.
+    #[test]
+    #[ignore = "fails until the bounds fix (lead): Refuse re-checks with the token's size from before its sweep"]
+    fn a_refusing_byte_bounded_store_matches_the_model(
+        ops in ops(),
+        shards in shards(),
+        collide in any::<bool>(),
+        sessions in 1usize..=4,
+    ) {
+        run(&ops, shards, collide, Bounds::Bytes { sessions, when_full: WhenFull::Refuse });
+    }
+
+    /// `max_sessions` or `max_bytes` with `WhenFull::EvictSoonest`.
+    #[test]
+    fn an_evicting_bounded_store_matches_the_model(
+        ops in ops(),
+        shards in shards(),
+        bounds in bounds(WhenFull::EvictSoonest),
+    ) {
+        run(&ops, shards, false, bounds);
+    }
+
+    /// The same with every token's hash colliding. Minimal failure today: `commit("a", 3
+    /// bytes)`, then `commit_new("zzz…", 5 bytes)` into `max_bytes` of one session: 31 bytes
+    /// held, max 30. Eviction skips the committer's entries by hash (`raw.rs`
+    /// `front_not_of(keep)`), so it skips every session whose hash equals the committer's: with
+    /// colliding hashes (here all; in production a 64-bit collision) nothing is evicted.
+    #[test]
+    #[ignore = "fails until the eviction fix (lead): eviction spares every session sharing the committer's hash"]
+    fn an_evicting_bounded_store_with_colliding_hashes_matches_the_model(
+        ops in ops(),
+        shards in shards(),
+        bounds in bounds(WhenFull::EvictSoonest),
+    ) {
+        run(&ops, shards, true, bounds);
+    }
+}
+
+/// The case: one thread commits 50 sessions of 1 MiB into a store bounded to 10 MiB
+/// (`EvictSoonest`): after every commit the store is within its bound, and holds the newest
+/// sessions (each expires later than the one before).
+#[test]
+fn big_sessions_stay_within_max_bytes() {
+    const MIB: usize = 1 << 20;
+    let clock = common::clock();
+    let store = MemStore::builder()
+        .clock(clock.clone())
+        .cleanup_interval(Duration::ZERO)
+        .max_bytes(10 * MIB)
+        .build();
+    for i in 0..50u64 {
+        let token = format!("s{i:02}");
+        store
+            .commit(
+                &token,
+                vec![0u8; MIB],
+                clock.now() + Duration::from_secs(60 + i),
+            )
+            .unwrap();
+        let s = store.stats();
+        assert!(
+            s.bytes <= 10 * MIB,
+            "after {} commits of 1 MiB: {} bytes held ({:.1} MiB) in {} sessions, max 10 MiB",
+            i + 1,
+            s.bytes,
+            s.bytes as f64 / MIB as f64,
+            s.sessions
+        );
+        assert!(
+            store.find(&token).is_some(),
+            "the committed session was evicted"
+        );
+    }
+    assert!(
+        store.len() >= 9,
+        "over-evicted: {} sessions left",
+        store.len()
+    );
 }

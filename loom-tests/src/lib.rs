@@ -580,6 +580,116 @@ pub fn stop_drop_tick() {
     clock.advance(Duration::from_secs(10)); // wakes nobody, harmlessly
 }
 
+/// A [`ManualClock`] whose readings take a lock of the clock's own (a loom mutex), and which
+/// tells the model when a cleanup pass reads `now`.
+#[derive(Clone)]
+struct LockingClock {
+    time: ManualClock,
+    lock: Arc<loom::sync::Mutex<()>>,
+    /// Set by a cleanup pass's reading of `now`.
+    swept: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for LockingClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockingClock").finish_non_exhaustive()
+    }
+}
+
+impl LockingClock {
+    fn new(now: u64) -> Self {
+        LockingClock {
+            time: ManualClock::new(at(now)),
+            lock: Arc::new(loom::sync::Mutex::new(())),
+            swept: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn store(&self) -> MemStore {
+        MemStore::builder()
+            .clock(self.clone())
+            .cleanup_interval(Duration::from_secs(10))
+            .shards(1)
+            .build()
+    }
+}
+
+/// A store that a panicking model thread (loom reporting a deadlock, under a seeded bug)
+/// leaks rather than drops: its drop stops the cleanup thread through loom's primitives,
+/// which must not run while loom unwinds (a panic in a destructor aborts the test run).
+struct LeakOnPanic(Option<MemStore>);
+
+impl LeakOnPanic {
+    fn get(&self) -> &MemStore {
+        self.0.as_ref().expect("the store")
+    }
+}
+
+impl Drop for LeakOnPanic {
+    fn drop(&mut self) {
+        let store = self.0.take();
+        if std::thread::panicking() {
+            std::mem::forget(store);
+        }
+    }
+}
+
+impl Clock for LockingClock {
+    fn now(&self) -> SystemTime {
+        // Only the cleanup thread's passes read `now` in these models.
+        self.swept.store(true, Ordering::Release);
+        let _held = self.lock.lock().unwrap();
+        self.time.now()
+    }
+
+    fn monotonic(&self) -> Duration {
+        let _held = self.lock.lock().unwrap();
+        self.time.monotonic()
+    }
+
+    fn subscribe(&self, waker: memstore::ClockWaker) {
+        self.time.subscribe(waker);
+    }
+}
+
+/// The real cleanup thread on a clock that moves (and so wakes the store) while holding its
+/// own lock, which its readings take too. The thread must never read the clock under its
+/// mutex, which the waker takes: loom reports the deadlock otherwise (the tick and the
+/// thread each wait for the other's lock; then `stop_cleanup` never returns).
+pub fn clock_wakes_under_its_lock() {
+    let clock = LockingClock::new(0);
+    let store = LeakOnPanic(Some(clock.store()));
+    let c = clock.clone();
+    let tick = thread::spawn(move || {
+        let _held = c.lock.lock().unwrap();
+        c.time.advance(Duration::from_secs(10));
+    });
+    tick.join().unwrap();
+    store.get().stop_cleanup();
+    assert!(store.get().stats().cleanup_passes <= 1);
+    drop(store);
+}
+
+/// The real cleanup thread reads the clock outside its mutex, so a tick can land between
+/// that read and the thread's wait. The tick's wake must not be lost: the pass it makes due
+/// runs. This model spins until it has (a lost wake-up leaves the thread waiting for ever,
+/// since loom's waits never time out, and loom reports the spin exceeding its branch
+/// bound). It spins rather than blocks so that the cleanup thread is never the last to
+/// block: loom would raise its deadlock panic on that thread, whose unwinding drops loom
+/// objects after loom has stopped scheduling (an abort, not a reported failure).
+pub fn tick_after_read() {
+    let clock = LockingClock::new(0);
+    let store = LeakOnPanic(Some(clock.store()));
+    let c = clock.clone();
+    let tick = thread::spawn(move || c.time.advance(Duration::from_secs(10)));
+    tick.join().unwrap();
+    // The pass one interval after the store was built.
+    while !clock.swept.load(Ordering::Acquire) {
+        thread::yield_now();
+    }
+    drop(store);
+}
+
 /// Commit, delete and cleanup of one expired session, three threads: I4 (the survivor is
 /// the commit or nothing, never the expired version), I3, I2.
 pub fn commit_delete_cleanup() {

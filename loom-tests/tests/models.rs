@@ -83,6 +83,20 @@ fn stop_drop_tick() {
 }
 
 #[test]
+fn clock_wakes_under_its_lock() {
+    m::check(
+        "clock_wakes_under_its_lock",
+        Bound::Preemptions(4),
+        m::clock_wakes_under_its_lock,
+    );
+}
+
+#[test]
+fn tick_after_read() {
+    m::check("tick_after_read", Bound::Preemptions(4), m::tick_after_read);
+}
+
+#[test]
 fn reclamation() {
     m::check("reclamation", Bound::Exhaustive, m::reclamation);
 }

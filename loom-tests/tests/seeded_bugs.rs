@@ -76,6 +76,26 @@ fn stop_check_unlocked() {
 }
 
 #[test]
+fn clock_read_locked() {
+    m::check_bug(
+        Bug::ClockReadLocked,
+        "clock_wakes_under_its_lock",
+        Bound::Preemptions(4),
+        m::clock_wakes_under_its_lock,
+    );
+}
+
+#[test]
+fn wake_unchecked() {
+    m::check_bug(
+        Bug::WakeUnchecked,
+        "tick_after_read",
+        Bound::Preemptions(4),
+        m::tick_after_read,
+    );
+}
+
+#[test]
 fn replace_leaks() {
     m::check_bug(
         Bug::ReplaceLeaks,

@@ -9,7 +9,11 @@
 //!   security the key is also encrypted in the cookie.
 //! - The state map is encoded with MessagePack (`rmp-serde`).
 //! - A time-to-live is counted from the store's clock ([`MemStore::now`]), so a
-//!   [`ManualClock`](crate::ManualClock) drives expiry in tests.
+//!   [`ManualClock`](crate::ManualClock) drives expiry in tests. A time-to-live of zero or
+//!   less is refused by `save` and `update` with [`TtlNotPositive`] (such a session would be
+//!   over at once: `save` would return a key under which nothing is stored), as
+//!   actix-session's redis store refuses it (redis rejects `SET ... EX 0`); `update_ttl`
+//!   with one ends the session, as redis's `EXPIRE` does.
 //! - `update` only overwrites a live session ([`MemStore::commit_existing`], like the redis
 //!   store's `SET XX`): a session that expired or was purged meanwhile is not brought back;
 //!   the state is saved under a new key instead, as the redis store does. `update_ttl` keeps
@@ -79,6 +83,14 @@ impl MemStoreSessions {
         &self.store
     }
 
+    /// The store's now plus `ttl`, for a `ttl` that must be positive (`save`, `update`).
+    fn positive_expiry(&self, ttl: &time::Duration) -> anyhow::Result<SystemTime> {
+        if !ttl.is_positive() {
+            return Err(anyhow::Error::new(TtlNotPositive { ttl: *ttl }));
+        }
+        self.expiry(ttl)
+    }
+
     /// The store's now plus `ttl`; a negative `ttl` is now (the session is over at once).
     fn expiry(&self, ttl: &time::Duration) -> anyhow::Result<SystemTime> {
         let ttl = std::time::Duration::try_from(*ttl).unwrap_or_default();
@@ -109,6 +121,44 @@ impl From<Arc<MemStore>> for MemStoreSessions {
     }
 }
 
+/// The error of `save` and `update` for a time-to-live of zero or less, inside
+/// `SaveError::Other` or `UpdateError::Other`: no session is stored (`save` returns no key
+/// for a session that was never stored) and `update` leaves the session as it was. Such a
+/// time-to-live is a misconfiguration (actix-session's redis store refuses it too).
+///
+/// ```
+/// use actix_session::storage::{SaveError, SessionStore};
+/// use memstore::actix_session::{MemStoreSessions, TtlNotPositive};
+///
+/// # async fn demo() {
+/// let store = MemStoreSessions::new();
+/// let ttl = actix_web::cookie::time::Duration::ZERO;
+/// let Err(SaveError::Other(e)) = store.save(Default::default(), &ttl).await else {
+///     panic!("a session over at once was saved");
+/// };
+/// assert_eq!(e.downcast_ref(), Some(&TtlNotPositive { ttl }));
+/// assert!(store.store().is_empty());
+/// # }
+/// # actix_web::rt::System::new().block_on(demo());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtlNotPositive {
+    /// The time-to-live asked for.
+    pub ttl: time::Duration,
+}
+
+impl std::fmt::Display for TtlNotPositive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "session time-to-live {} is not positive: the session would be over at once",
+            self.ttl
+        )
+    }
+}
+
+impl std::error::Error for TtlNotPositive {}
+
 /// Whether the store refused `e` because of the key (it cannot hold such a session).
 fn bad_key(e: &crate::Error) -> bool {
     matches!(
@@ -127,7 +177,7 @@ impl SessionStore for MemStoreSessions {
 
     async fn save(&self, state: State, ttl: &time::Duration) -> Result<SessionKey, SaveError> {
         let data = rmp_serde::to_vec(&state).map_err(|e| SaveError::Serialization(e.into()))?;
-        let expiry = self.expiry(ttl).map_err(SaveError::Other)?;
+        let expiry = self.positive_expiry(ttl).map_err(SaveError::Other)?;
         loop {
             let key = crate::generate_token().map_err(|e| SaveError::Other(e.into()))?;
             let inserted = self
@@ -147,7 +197,7 @@ impl SessionStore for MemStoreSessions {
         ttl: &time::Duration,
     ) -> Result<SessionKey, UpdateError> {
         let data = rmp_serde::to_vec(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
-        let expiry = self.expiry(ttl).map_err(UpdateError::Other)?;
+        let expiry = self.positive_expiry(ttl).map_err(UpdateError::Other)?;
         match self.store.commit_existing(key.as_ref(), data, expiry) {
             Ok(true) => Ok(key),
             // Expired, purged or never ours: a new session under a new key.

@@ -8,8 +8,16 @@
 //! - A record is stored under its id's string form (22 base64url characters), encoded with
 //!   MessagePack (`rmp-serde`); its `expiry_date` becomes the store's deadline, so an expired
 //!   session is never loaded, whether or not cleanup has reached it.
-//! - `save` is an upsert (the trait's contract), `load` decodes in place (a zero-copy
-//!   [`MemStore::find_with`]), `delete` removes.
+//! - `save` only replaces a live session ([`MemStore::commit_existing`], like redis's
+//!   `SET XX`), never creates one. tower-sessions 0.15 calls `save` only for a session that
+//!   has an id, i.e. one it loaded from the store (a new session, or one whose id
+//!   `cycle_id` replaced, goes through `create`). So a request still in flight when the
+//!   session is deleted (a logout, or `cycle_id` deleting the old id) does not bring it back
+//!   with its data; that request's changes are dropped, and the client's next request with
+//!   that cookie starts a fresh, empty session. It also means a client cannot get a session
+//!   stored under an id of its choosing (session fixation) through a `Session` whose record
+//!   was never loaded (`Session::clear` on an unloaded session keeps the cookie's id).
+//! - `load` decodes in place (a zero-copy [`MemStore::find_with`]), `delete` removes.
 //! - [`ExpiredDeletion::delete_expired`] runs one cleanup pass ([`MemStore::cleanup_now`]). The
 //!   store's own thread already does that every cleanup interval, so there is no need to
 //!   spawn tower-sessions' `continuously_delete_expired` task.
@@ -30,7 +38,12 @@
 //! };
 //! store.create(&mut record).await?; // may draw a new `record.id` on a collision
 //! assert_eq!(store.load(&record.id).await?, Some(record.clone()));
-//! store.delete(&record.id).await?;
+//! record.data.insert("user".to_owned(), serde_json::json!(42));
+//! store.save(&record).await?; // replaces the live session
+//! assert_eq!(store.load(&record.id).await?, Some(record.clone()));
+//! store.delete(&record.id).await?; // a logout
+//! assert_eq!(store.load(&record.id).await?, None);
+//! store.save(&record).await?; // a request that was in flight: stores nothing
 //! assert_eq!(store.load(&record.id).await?, None);
 //! store.delete_expired().await?; // one pass now; the thread does this anyway
 //! # Ok(())
@@ -138,16 +151,19 @@ impl SessionStore for MemStoreSessions {
         }
     }
 
-    /// Inserts or overwrites the record; its `expiry_date` is the session's deadline (one in
-    /// the past deletes it).
+    /// Overwrites the record if a live session holds its id; its `expiry_date` is the
+    /// session's deadline (one in the past deletes it). If no live session holds the id
+    /// (deleted by a logout or `cycle_id` while this request ran, or expired), stores nothing
+    /// and returns `Ok(())`: the session stays over (see the [module docs](self)).
     async fn save(&self, record: &Record) -> Result<()> {
         let data = Self::encode(record)?;
         self.store
-            .commit(
+            .commit_existing(
                 &record.id.to_string(),
                 data,
                 SystemTime::from(record.expiry_date),
             )
+            .map(drop)
             .map_err(backend)
     }
 

@@ -12,7 +12,7 @@ use memstore::{Clock, ManualClock, MemStore};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub fn encode(writer: u64, seq: u64) -> Vec<u8> {
     let mut v = writer.to_le_bytes().to_vec();
@@ -57,6 +57,10 @@ pub struct Report {
     pub misses: u64,
 }
 
+/// What one writer wrote last: the sequence per private token, and per ephemeral slot the
+/// sequence and the expiry it was committed with.
+type Written = (HashMap<u64, u64>, HashMap<u64, (u64, SystemTime)>);
+
 pub fn run(cfg: &Config) -> Report {
     let clock = super::clock();
     let m = store(&clock, cfg.shards);
@@ -79,7 +83,7 @@ pub fn run(cfg: &Config) -> Report {
     // progresses, so a private token is rewritten (every 32 rounds) long before its hour
     // runs out, however the threads are scheduled; a miss is then always a real miss.
     let progress: Vec<AtomicU64> = (0..cfg.writers).map(|_| AtomicU64::new(0)).collect();
-    let mut last_written: Vec<HashMap<u64, u64>> = Vec::new();
+    let mut last_written: Vec<Written> = Vec::new();
     std::thread::scope(|s| {
         let mut writers = Vec::new();
         for w in 0..cfg.writers {
@@ -87,6 +91,7 @@ pub fn run(cfg: &Config) -> Report {
             writers.push(s.spawn(move || {
                 start.wait();
                 let mut last = HashMap::new();
+                let mut eph_last = HashMap::new();
                 for seq in 1..=cfg.rounds {
                     if seq % 64 == 0 && cfg.until.is_some_and(|u| Instant::now() >= u) {
                         break;
@@ -98,14 +103,15 @@ pub fn run(cfg: &Config) -> Report {
                     m.commit(&format!("s{}", seq % SHARED), encode(w, seq), exp)
                         .unwrap();
                     let eph = format!("e{w}-{}", seq % 8);
-                    m.commit(&eph, encode(w, seq), clock.now() + Duration::from_secs(1))
-                        .unwrap();
+                    let eph_exp = clock.now() + Duration::from_secs(1);
+                    m.commit(&eph, encode(w, seq), eph_exp).unwrap();
                     if seq % 3 == 0 {
                         m.delete(&eph);
                     }
+                    eph_last.insert(seq % 8, (seq, eph_exp));
                     progress[w as usize].store(seq, Ordering::Relaxed);
                 }
-                last
+                (last, eph_last)
             }));
         }
         for _ in 0..cfg.readers {
@@ -171,7 +177,7 @@ pub fn run(cfg: &Config) -> Report {
     });
     // Quiescent: every private token holds its writer's last sequence.
     let mut writes = 0;
-    for (w, last) in last_written.iter().enumerate() {
+    for (w, (last, _)) in last_written.iter().enumerate() {
         let w = w as u64;
         for k in 0..PRIVATE {
             let want = last.get(&k).copied().unwrap_or(0);
@@ -180,9 +186,28 @@ pub fn run(cfg: &Config) -> Report {
         }
     }
     m.check_invariants().unwrap();
-    // len is consistent: private + shared + the ephemeral ones still held.
-    let held_eph = m.iter().filter(|(t, _)| t.starts_with('e')).count();
-    assert!(m.len() >= (cfg.writers * PRIVATE + SHARED) as usize + held_eph);
+    // len is exact: every private and shared token, plus each ephemeral slot whose last
+    // write was a commit that has not expired (a cleanup pass first reclaims the others).
+    m.cleanup_now();
+    let now = clock.now();
+    let mut live_eph = 0;
+    for (w, (_, eph)) in last_written.iter().enumerate() {
+        for (slot, (seq, exp)) in eph {
+            let live = seq % 3 != 0 && *exp > now;
+            let found = m.find(&format!("e{w}-{slot}"));
+            assert_eq!(
+                found.map(|b| decode(&b)),
+                live.then_some((w as u64, *seq)),
+                "ephemeral e{w}-{slot}"
+            );
+            live_eph += usize::from(live);
+        }
+    }
+    assert_eq!(
+        m.len(),
+        (cfg.writers * PRIVATE + SHARED) as usize + live_eph,
+        "len() at quiescence"
+    );
     // Everything expires eventually and cleanup reclaims it all, leaving nothing behind.
     clock.advance(Duration::from_secs(10 * 3600));
     m.cleanup_now();
