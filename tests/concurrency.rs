@@ -36,8 +36,19 @@ fn per_token_histories_many_shards() {
 /// misses (crossbeam-skiplist's `insert` would miss some: crossbeam #1023).
 #[test]
 fn overwrite_while_reading_never_misses() {
+    overwrite_while_reading(4); // the skiplist token index
+}
+
+/// The same over one shard: the hash token index where the build has it
+/// (`common::token_index_for`).
+#[test]
+fn overwrite_while_reading_never_misses_one_shard() {
+    overwrite_while_reading(1);
+}
+
+fn overwrite_while_reading(shards: usize) {
     let clock = common::clock();
-    let m = store(&clock, 4);
+    let m = store(&clock, shards);
     let exp = clock.now() + Duration::from_secs(3600);
     for k in 0..16 {
         m.commit(&format!("hot{k}"), encode(0, 0), exp).unwrap();

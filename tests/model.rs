@@ -91,7 +91,6 @@ proptest! {
     /// `bounded`: `held` is not re-read after `self.sweep(now)`), so the new session fits on
     /// paper and goes over the bound.
     #[test]
-    #[ignore = "fails until the bounds fix (lead): Refuse re-checks with the token's size from before its sweep"]
     fn a_refusing_byte_bounded_store_matches_the_model(
         ops in ops(),
         shards in shards(),
@@ -117,7 +116,6 @@ proptest! {
     /// `front_not_of(keep)`), so it skips every session whose hash equals the committer's: with
     /// colliding hashes (here all; in production a 64-bit collision) nothing is evicted.
     #[test]
-    #[ignore = "fails until the eviction fix (lead): eviction spares every session sharing the committer's hash"]
     fn an_evicting_bounded_store_with_colliding_hashes_matches_the_model(
         ops in ops(),
         shards in shards(),

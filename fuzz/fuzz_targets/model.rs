@@ -91,31 +91,6 @@ fuzz_target!(|data: &[u8]| {
     let shards = if u.arbitrary().unwrap_or(false) { 1 } else { 8 };
     let collide = u.arbitrary().unwrap_or(false);
     let bounds = bounds(&mut u).unwrap_or(Bounds::None);
-    // Known failures, skipped until the lead's bounds fixes land (see tests/model.rs's
-    // ignored cases): eviction spares sessions sharing the committer's hash, and a refusing
-    // byte-bounded store re-checks with a size from before its sweep.
-    if matches!(
-        bounds,
-        Bounds::Sessions {
-            when_full: WhenFull::EvictSoonest,
-            ..
-        } | Bounds::Bytes {
-            when_full: WhenFull::EvictSoonest,
-            ..
-        }
-    ) && collide
-    {
-        return;
-    }
-    if matches!(
-        bounds,
-        Bounds::Bytes {
-            when_full: WhenFull::Refuse,
-            ..
-        }
-    ) {
-        return;
-    }
     let mut pair = Pair::with_bounds(shards, collide, bounds);
     while let Ok(op) = op(&mut u) {
         pair.apply(&op);

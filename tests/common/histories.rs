@@ -28,10 +28,13 @@ pub fn decode(b: &[u8]) -> (u64, u64) {
     )
 }
 
+/// A store of `shards` shards; an odd count takes the hash index where the build has it
+/// (`super::token_index_for`).
 pub fn store(clock: &ManualClock, shards: usize) -> MemStore {
     MemStore::builder()
         .clock(clock.clone())
         .shards(shards)
+        .token_index(super::token_index_for(shards))
         .cleanup_interval(Duration::ZERO)
         .build()
 }

@@ -21,7 +21,7 @@
 //! model does not know), so the byte bound is only checked as `stats().bytes <= max_bytes`,
 //! and `max_bytes` is sized from what the store reports one session costs.
 
-use memstore::{Clock, Error, ManualClock, MemStore, WhenFull};
+use memstore::{Clock, Error, ManualClock, MemStore, TokenIndex, WhenFull};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
@@ -122,10 +122,31 @@ pub struct Pair {
     max_bytes: usize,
 }
 
+/// Every token index this build can make: the default skiplist, and scc's hash index where
+/// the `hash-index` feature is on (`cargo test --all-features`).
+pub fn token_indexes() -> Vec<TokenIndex> {
+    #[cfg(feature = "hash-index")]
+    return vec![TokenIndex::SkipList, TokenIndex::HashIndex];
+    #[cfg(not(feature = "hash-index"))]
+    return vec![TokenIndex::SkipList];
+}
+
+/// The token index for tests parameterised by shard count alone (the differential model,
+/// the history checks): an odd count takes the hash index where the build has it, so
+/// drawing shard counts from both parities covers both indexes.
+pub fn token_index_for(shards: usize) -> TokenIndex {
+    let all = token_indexes();
+    all[shards % 2 % all.len()]
+}
+
+/// What `max_bytes` charges each session beyond its token and data.
+const OVERHEAD: usize = memstore::SESSION_OVERHEAD;
+
 fn builder(clock: &ManualClock, shards: usize, collide: bool) -> memstore::Builder {
     let mut b = MemStore::builder()
         .clock(clock.clone())
         .shards(shards)
+        .token_index(token_index_for(shards))
         .cleanup_interval(Duration::ZERO);
     if collide {
         b = b.all_tokens_collide_for_tests();
@@ -144,7 +165,7 @@ fn largest_session_bytes(clock: &ManualClock) -> usize {
             clock.now() + Duration::from_secs(1),
         )
         .unwrap();
-    probe.stats().bytes
+    probe.stats().bytes + memstore::SESSION_OVERHEAD
 }
 
 /// How a write's outcome compares with the model's.
@@ -451,7 +472,7 @@ impl Pair {
         // Nothing changed but (maybe) a sweep of the expired sessions.
         self.model = before.clone();
         self.check_held_after_sweep(op);
-        assert!(self.store.stats().bytes <= self.max_bytes);
+        assert!(self.store.stats().bytes + self.store.len() * OVERHEAD <= self.max_bytes);
         true
     }
 
@@ -492,7 +513,7 @@ impl Pair {
                 }
                 assert!(self.store.len() <= self.max_sessions);
                 assert!(
-                    self.store.stats().bytes <= self.max_bytes,
+                    self.store.stats().bytes + self.store.len() * OVERHEAD <= self.max_bytes,
                     "{op:?}: over max_bytes"
                 );
             }
@@ -505,7 +526,7 @@ impl Pair {
     fn check_eviction(&mut self, op: &Op, t: &str, stores: bool, before: &Held) {
         let held = self.held();
         let len = self.store.len();
-        let bytes = self.store.stats().bytes;
+        let bytes = self.store.stats().bytes + self.store.len() * OVERHEAD;
         assert_eq!(len, held.len(), "{op:?}: len() and what is held");
         assert!(
             len <= self.max_sessions,
