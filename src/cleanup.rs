@@ -89,6 +89,7 @@ impl Cleaner {
 
     /// A weak handle to the state the thread holds: dead once the thread has exited and the
     /// store dropped. For the drop-joins-the-thread test.
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn probe(&self) -> std::sync::Weak<dyn std::any::Any + Send + Sync> {
         let s: std::sync::Arc<dyn std::any::Any + Send + Sync> = self.shared.clone();
         std::sync::Arc::downgrade(&s)

@@ -514,6 +514,7 @@ mod imp {
             Ordered(SkipList::new(crossbeam_epoch::default_collector().clone()))
         }
 
+        #[cfg(feature = "test-hooks")] // the invariant checks
         #[inline]
         pub(crate) fn get<'g, Q>(&'g self, key: &Q, guard: &'g Guard) -> Option<Entry<'g, K, V>>
         where
@@ -527,6 +528,7 @@ mod imp {
             self.0.front(guard).map(Entry::Guarded)
         }
 
+        #[cfg(feature = "test-hooks")] // the invariant checks
         pub(crate) fn iter<'g>(
             &'g self,
             guard: &'g Guard,
@@ -655,6 +657,7 @@ mod imp {
             }
         }
 
+        #[cfg(feature = "test-hooks")] // the invariant checks
         pub(crate) fn get<'g, Q>(&'g self, key: &Q, _guard: &'g Guard) -> Option<Entry<'g, K, V>>
         where
             K: Borrow<Q>,
@@ -669,6 +672,7 @@ mod imp {
                 .map(|(_, i)| self.entry(i))
         }
 
+        #[cfg(feature = "test-hooks")] // the invariant checks
         pub(crate) fn iter<'g>(
             &'g self,
             _guard: &'g Guard,

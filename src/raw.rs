@@ -782,6 +782,7 @@ impl Shard {
 
     /// Checks I2 and I5's bound on this shard; meaningful only when no operation is in
     /// flight. Returns the number of stale expiry entries.
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn check_quiescent(&self, guard: &Guard) -> Result<usize, String> {
         let mut linked = 0usize;
         let mut bad = None;

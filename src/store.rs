@@ -262,7 +262,9 @@ impl Inner {
     /// The keyed hash of `token`: orders the token index, and its top bits pick the shard.
     #[inline]
     fn hash(&self, token: &str) -> u64 {
-        if self.collide {
+        // `collide` is only ever set with the `test-hooks` feature: other builds drop the
+        // branch.
+        if cfg!(feature = "test-hooks") && self.collide {
             0
         } else {
             self.hasher.hash_one(token)
@@ -860,7 +862,8 @@ impl MemStore {
     }
 
     /// A weak handle that dies once the cleanup thread has exited and the store is gone; for
-    /// tests that check no thread outlives the store.
+    /// tests that check no thread outlives the store (feature `test-hooks`, not for users).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn cleanup_handle_for_tests(&self) -> std::sync::Weak<dyn std::any::Any + Send + Sync> {
         match &self.cleaner {
@@ -870,8 +873,9 @@ impl MemStore {
     }
 
     /// Checks the store's structural invariants (DESIGN.md's I2 and I5). Only meaningful when
-    /// no operation is in flight; for tests and model checking. Returns the number of stale
-    /// expiry entries.
+    /// no operation is in flight; for tests and model checking (feature `test-hooks`, not for
+    /// users). Returns the number of stale expiry entries.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<usize, String> {
         let guard = sync::pin();
@@ -1174,6 +1178,9 @@ impl Builder {
         self
     }
 
+    /// Every token hashes alike, so every look-up walks colliding keys by token (feature
+    /// `test-hooks`, not for users).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn all_tokens_collide_for_tests(mut self) -> Self {
         self.collide = true;
