@@ -723,7 +723,7 @@ mod races {
     //! `test-hooks`): a fill that has Redis's reply is held before its local step while a
     //! delete or another instance's write runs.
     use super::*;
-    use memstore::redis::test_hooks::pause_before_local_step;
+    use memstore::redis::test_hooks::{pause_after_local_step, pause_before_local_step};
 
     /// Issue #12 item 7: a `find` after `delete` returned never returns the session, even
     /// while a fill of the old value is in flight (the old code stored the fill, then
@@ -744,13 +744,19 @@ mod races {
         });
         pause.reached().await; // the fill holds Redis's reply: user=42
         a.delete("t").await.unwrap();
+        assert_eq!(a.find("t").await.unwrap(), None);
+        // Let the fill make its local step, and hold it just after: whatever it stored is
+        // visible now, before anything it does later.
+        let mut stored = pause_after_local_step(&a, "t");
+        pause.release();
+        stored.reached().await;
         assert_eq!(
             a.find("t").await.unwrap(),
             None,
             "find after delete returned the session"
         );
-        pause.release();
-        // The fill began before the delete: it may return the old value itself.
+        stored.release();
+        // The fill began before the delete: it returns the old value itself.
         assert_eq!(fill.await.unwrap().unwrap(), b("user=42"));
         assert_eq!(a.local().find("t"), None, "the raced fill was kept");
         assert_eq!(a.find("t").await.unwrap(), None, "the raced fill was kept");

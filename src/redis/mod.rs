@@ -232,8 +232,10 @@ impl Shared {
             }
         };
         #[cfg(feature = "test-hooks")]
-        self.hook(token).await;
+        self.hook(test_hooks::Point::BeforeLocalStep, token).await;
         self.settle(ticket, token, step);
+        #[cfg(feature = "test-hooks")]
+        self.hook(test_hooks::Point::AfterLocalStep, token).await;
         Ok(found)
     }
 
@@ -252,12 +254,14 @@ impl Shared {
         let mut live = self.live()?;
         let reply = cmd.query_async::<T>(&mut live.conn).await;
         #[cfg(feature = "test-hooks")]
-        self.hook(token).await;
+        self.hook(test_hooks::Point::BeforeLocalStep, token).await;
         let step = match &reply {
             Ok(r) => step(r),
             Err(_) => Step::Drop,
         };
         self.settle(ticket, token, step);
+        #[cfg(feature = "test-hooks")]
+        self.hook(test_hooks::Point::AfterLocalStep, token).await;
         reply.map_err(|e| self.failed(&live, e))
     }
 }
