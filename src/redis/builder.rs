@@ -269,7 +269,7 @@ impl NearCacheBuilder {
         let node = SentinelNodeConnectionInfo::default()
             .set_redis_connection_info(node.set_protocol(ProtocolVersion::RESP3));
         self.start(Source::Sentinel {
-            sentinel: tokio::sync::Mutex::new(Sentinel::build(sentinels)?),
+            sentinel: Box::new(tokio::sync::Mutex::new(Sentinel::build(sentinels)?)),
             service: service.to_owned(),
             node,
         })

@@ -48,7 +48,7 @@ pub(super) enum Source {
     },
     /// Redis Sentinel, asked for the current primary of `service` on every (re)connect.
     Sentinel {
-        sentinel: tokio::sync::Mutex<Sentinel>,
+        sentinel: Box<tokio::sync::Mutex<Sentinel>>,
         service: String,
         node: SentinelNodeConnectionInfo,
     },
