@@ -717,6 +717,95 @@ async fn writes_resume_on_the_promoted_replica_with_no_stale_read() {
     }
 }
 
+/// Issue #12 item 8: Sentinel. The primary dies; Sentinel promotes its replica; instances
+/// that connected through Sentinel follow it: writes resume within [`PATIENCE`] (the outage is
+/// printed: mostly Sentinel's own down-after time and election), and no instance reads the
+/// value it had cached from before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
+async fn instances_follow_a_sentinel_failover_with_no_stale_read() {
+    let bin = redis_server();
+    let mut primary = RedisServer::start(bin.clone());
+    let replica = RedisServer::start_replica(bin.clone(), &primary);
+    let mut p = primary.raw();
+    eventually("the replica is online", || {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut p).unwrap();
+        std::future::ready(info.contains("state=online"))
+    })
+    .await;
+    let sentinel = RedisServer::start_sentinel(bin, &primary, "sessions");
+    let mut s = sentinel.raw();
+    eventually("the sentinel knows the replica", || {
+        let replicas: Vec<redis::Value> = redis::cmd("SENTINEL")
+            .arg("REPLICAS")
+            .arg("sessions")
+            .query(&mut s)
+            .unwrap();
+        std::future::ready(!replicas.is_empty())
+    })
+    .await;
+    let connect = || {
+        NearCache::builder()
+            .max_staleness(BOUND)
+            .response_timeout(Duration::from_millis(500))
+            .connect_sentinel(
+                vec![sentinel.url()],
+                "sessions",
+                redis::RedisConnectionInfo::default(),
+            )
+    };
+    let (a, b_) = (connect().await.unwrap(), connect().await.unwrap());
+    a.commit("k", "before", in_secs(600)).await.unwrap();
+    eventually("the write reached the replica", || {
+        let v: Option<String> = redis::cmd("GET")
+            .arg("memstore:k")
+            .query(&mut replica.raw())
+            .unwrap();
+        std::future::ready(v.as_deref() == Some("before"))
+    })
+    .await;
+    cached(&b_, "k", "before").await;
+
+    primary.kill();
+    let killed = Instant::now();
+    let deadline = killed + PATIENCE;
+    while a.commit("k", "after", in_secs(600)).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "writes did not resume within {PATIENCE:?}"
+        );
+        // Pacing of a deadline poll (a client retrying), not synchronisation.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let outage = killed.elapsed();
+    {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "sentinel failover: first write acknowledged {:.3} s after the primary was killed \
+             (sentinel down-after 0.5 s)",
+            outage.as_secs_f64()
+        );
+    }
+    // b never reads its old copy again: every answer from now on is the new value (or an
+    // error while it reconnects).
+    let mut answered = false;
+    while !answered {
+        match b_.find("k").await {
+            Ok(got) => {
+                assert_eq!(got, b("after"), "stale read after the failover");
+                answered = true;
+            }
+            Err(_) => {
+                assert!(Instant::now() < deadline + PATIENCE, "b did not reconnect");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    cached(&b_, "k", "after").await;
+    assert!(b_.stats().connection_losses >= 1 && a.stats().reconnects >= 1);
+}
+
 #[cfg(feature = "test-hooks")]
 mod races {
     //! Races ordered deterministically with the near-cache's pause points (feature

@@ -54,6 +54,8 @@ pub struct RedisServer {
     bin: PathBuf,
     pub port: u16,
     args: Vec<String>,
+    /// A Sentinel's config file (it rewrites it), in a folder of its own removed on drop.
+    sentinel_conf: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -82,6 +84,36 @@ impl RedisServer {
             bin,
             port: free_port(),
             args: args.iter().map(|a| a.to_string()).collect(),
+            sentinel_conf: None,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts a Redis Sentinel (`redis-server --sentinel`) on a free port that monitors
+    /// `primary` as `service`, alone (quorum 1), and calls it down after 500 ms.
+    pub fn start_sentinel(bin: PathBuf, primary: &RedisServer, service: &str) -> RedisServer {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("memstore-sentinel-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder for the sentinel's config");
+        let conf = dir.join("sentinel.conf");
+        let primary_port = primary.port;
+        std::fs::write(
+            &conf,
+            format!(
+                "sentinel monitor {service} 127.0.0.1 {primary_port} 1\n\
+                 sentinel down-after-milliseconds {service} 500\n\
+                 sentinel failover-timeout {service} 10000\n"
+            ),
+        )
+        .expect("write the sentinel's config");
+        let mut server = RedisServer {
+            bin,
+            port,
+            args: Vec::new(),
+            sentinel_conf: Some(conf),
             child: None,
         };
         server.spawn();
@@ -100,10 +132,14 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        match &self.sentinel_conf {
+            Some(conf) => cmd.arg(conf).arg("--sentinel"),
+            None => cmd.args(["--save", "", "--appendonly", "no"]),
+        };
+        let child = cmd
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
             .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -151,6 +187,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = self.sentinel_conf.as_ref().and_then(|c| c.parent()) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
