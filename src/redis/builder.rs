@@ -185,6 +185,9 @@ impl NearCacheBuilder {
     /// until it is primary again; see [`connect_nodes`](Self::connect_nodes) and
     /// [`connect_sentinel`](Self::connect_sentinel) to follow a failover.
     ///
+    /// The connection's user needs `CLIENT TRACKING` and `ROLE` (the heartbeat) besides the
+    /// session commands (`SET`, `GET`, `DEL`, `PEXPIRETIME`, `MULTI`/`EXEC`, `SCAN`, `MGET`).
+    ///
     /// # Errors
     /// [`NearCacheError::Redis`] if the address is bad, Redis cannot be reached, is not a
     /// primary, or refuses `CLIENT TRACKING`; an error building the local tier is reported as

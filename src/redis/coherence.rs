@@ -43,6 +43,9 @@ pub(super) enum Step {
     Drop,
 }
 
+/// An empty local tier, ready to be swapped in by [`Tier::flush`].
+pub(super) struct Fresh(Option<Arc<MemStore>>);
+
 /// The local tier, swapped whole on a flush.
 pub(super) struct Tier {
     current: ArcSwap<MemStore>,
@@ -128,13 +131,19 @@ impl Tier {
         self.current.load().delete(token);
     }
 
-    /// Empties the local tier in O(1): swaps in a fresh store and drops the old one off the
+    /// An empty store for [`flush`](Self::flush), built before any lock is taken (its
+    /// shards are allocated here: O(shards), nothing per session).
+    pub(super) fn fresh(&self) -> Fresh {
+        Fresh(self.builder.clone().try_build().ok().map(Arc::new))
+    }
+
+    /// Empties the local tier in O(1): swaps in `fresh` and drops the old tier off the
     /// runtime's threads. A build failure cannot happen (no cleanup thread is started); were
     /// it to, the tier is emptied entry by entry on a blocking thread instead.
-    pub(super) fn flush(&self) {
-        match self.builder.clone().try_build() {
-            Ok(fresh) => retire(self.current.swap(Arc::new(fresh))),
-            Err(_) => {
+    pub(super) fn flush(&self, fresh: Fresh) {
+        match fresh.0 {
+            Some(fresh) => retire(self.current.swap(fresh)),
+            None => {
                 let old = self.local_full();
                 off_runtime(move || {
                     for (token, _) in old.iter() {

@@ -187,6 +187,7 @@ impl Shared {
     /// (stats) sees the tier empty, and a reconnect (installed under the same lock) is never
     /// observed before the loss it follows.
     pub(super) fn lost(&self, gen: u64) {
+        let fresh = self.tier.fresh(); // allocated outside the lock
         {
             let mut conn = lock(&self.conn);
             if conn.as_ref().map(|l| l.gen) != Some(gen) {
@@ -194,7 +195,7 @@ impl Shared {
             }
             *conn = None;
             self.lease.store(0, Release);
-            self.tier.flush();
+            self.tier.flush(fresh);
             Counters::bump(&self.counters.flushes);
             Counters::bump(&self.counters.connection_losses);
         }
@@ -224,10 +225,11 @@ impl Shared {
             .arg("NOLOOP")
             .query_async::<()>(&mut conn)
             .await?;
+        let fresh = self.tier.fresh(); // allocated outside the lock
         let mut slot = lock(&self.conn);
         // Whatever is local predates this connection's tracking: it may have missed
         // invalidations.
-        self.tier.flush();
+        self.tier.flush(fresh);
         Counters::bump(&self.counters.flushes);
         *slot = Some(Live { gen, conn });
         // Release: see `leased`.

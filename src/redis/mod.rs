@@ -176,7 +176,7 @@ impl Shared {
                 }
                 Value::Nil => {
                     // FLUSHALL / FLUSHDB
-                    self.tier.flush();
+                    self.tier.flush(self.tier.fresh());
                     Counters::bump(&self.counters.flushes);
                 }
                 key => self.invalidate_key(key),
