@@ -166,3 +166,57 @@ fn off_runtime(f: impl FnOnce() + Send + 'static) {
         Err(_) => f(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn tier() -> Tier {
+        Tier::new(crate::Builder::new().cleanup_interval(Duration::ZERO)).unwrap()
+    }
+
+    fn later() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(600)
+    }
+
+    #[test]
+    fn a_flush_swaps_in_an_empty_tier_without_walking_the_old_one() {
+        let tier = tier();
+        let old = tier.local_full();
+        for i in 0..10_000 {
+            old.commit(&format!("t{i}"), "x", later()).unwrap();
+        }
+        tier.flush(tier.fresh());
+        assert!(tier.local().is_empty(), "the current tier is empty");
+        // O(1): the retired tier was not walked (the old flush deleted every entry in turn).
+        assert_eq!(old.len(), 10_000);
+        assert!(!Arc::ptr_eq(&tier.local_full(), &old));
+    }
+
+    #[test]
+    fn a_settle_stores_only_if_nothing_touched_the_bucket() {
+        let tier = tier();
+        let quiet = tier.begin("t");
+        assert!(!tier.settle(quiet, "t", Step::Store("v1".into(), later())));
+        assert_eq!(tier.local().find("t").as_deref(), Some(&b"v1"[..]));
+
+        // An invalidation during the round trip: nothing is stored, the old entry goes.
+        let raced = tier.begin("t");
+        tier.invalidate("t");
+        assert!(tier.settle(raced, "t", Step::Store("v0".into(), later())));
+        assert_eq!(tier.local().find("t"), None);
+
+        // Another operation settled first: the later one stores nothing.
+        let (first, second) = (tier.begin("t"), tier.begin("t"));
+        assert!(!tier.settle(first, "t", Step::Store("v2".into(), later())));
+        assert!(tier.settle(second, "t", Step::Store("v3".into(), later())));
+        assert_eq!(tier.local().find("t"), None);
+
+        // A flush during the round trip: nothing is stored in the fresh tier.
+        let flushed = tier.begin("t");
+        tier.flush(tier.fresh());
+        assert!(tier.settle(flushed, "t", Step::Store("v4".into(), later())));
+        assert!(tier.local().is_empty());
+    }
+}
