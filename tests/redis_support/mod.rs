@@ -54,9 +54,19 @@ pub struct RedisServer {
     bin: PathBuf,
     pub port: u16,
     args: Vec<String>,
-    /// A Sentinel's config file (it rewrites it), in a folder of its own removed on drop.
+    /// The server's working folder (`--dir`: where a replica keeps the snapshot it syncs, and
+    /// a Sentinel its config), its own, removed on drop.
+    dir: PathBuf,
+    /// A Sentinel's config file (it rewrites it), in `dir`.
     sentinel_conf: Option<PathBuf>,
     child: Option<Child>,
+}
+
+/// A fresh working folder for a server on `port`.
+fn server_dir(port: u16) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("memstore-redis-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a working folder for redis-server");
+    dir
 }
 
 fn free_port() -> u16 {
@@ -80,10 +90,12 @@ impl RedisServer {
     }
 
     fn start_with(bin: PathBuf, args: &[&str]) -> RedisServer {
+        let port = free_port();
         let mut server = RedisServer {
             bin,
-            port: free_port(),
+            port,
             args: args.iter().map(|a| a.to_string()).collect(),
+            dir: server_dir(port),
             sentinel_conf: None,
             child: None,
         };
@@ -95,9 +107,7 @@ impl RedisServer {
     /// `primary` as `service`, alone (quorum 1), and calls it down after 500 ms.
     pub fn start_sentinel(bin: PathBuf, primary: &RedisServer, service: &str) -> RedisServer {
         let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("memstore-sentinel-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a folder for the sentinel's config");
+        let dir = server_dir(port);
         let conf = dir.join("sentinel.conf");
         let primary_port = primary.port;
         std::fs::write(
@@ -113,6 +123,7 @@ impl RedisServer {
             bin,
             port,
             args: Vec::new(),
+            dir,
             sentinel_conf: Some(conf),
             child: None,
         };
@@ -132,6 +143,8 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
+        // A restarted server starts empty: no snapshot a replica may have left.
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
         let mut cmd = Command::new(&self.bin);
         match &self.sentinel_conf {
             Some(conf) => cmd.arg(conf).arg("--sentinel"),
@@ -140,6 +153,8 @@ impl RedisServer {
         let child = cmd
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(&self.dir)
             .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -187,9 +202,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
-        if let Some(dir) = self.sentinel_conf.as_ref().and_then(|c| c.parent()) {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
