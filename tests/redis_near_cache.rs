@@ -438,6 +438,12 @@ async fn bad_input_is_a_typed_error() {
     n.delete("123456789").await.unwrap();
     assert!(n.all().await.unwrap().is_empty(), "nothing was written");
     assert!(NearCache::connect("not a url").await.is_err());
+    assert!(matches!(
+        NearCache::builder()
+            .connect_nodes(Vec::<String>::new())
+            .await,
+        Err(NearCacheError::Redis(_))
+    ));
 }
 
 /// Issue #12 item 6: tower-sessions calls `save` for a session it loaded; a request in flight
