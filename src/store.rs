@@ -885,6 +885,45 @@ impl MemStore {
         }
         Ok(stale)
     }
+
+    /// The error [`commit`](Self::commit) would return for this input, without writing
+    /// anything: the token, the data's length and the expiry against this store's limits (an
+    /// expiry in the past is not an error). For a layer that must validate before writing
+    /// elsewhere first (the Redis near-cache writes Redis, then this store).
+    ///
+    /// # Errors
+    /// [`Error::EmptyToken`], [`Error::TokenTooLong`], [`Error::DataTooLarge`] and
+    /// [`Error::ExpiryOutOfRange`].
+    ///
+    /// ```
+    /// use memstore::{Error, MemStore};
+    /// use std::time::SystemTime;
+    ///
+    /// let store = MemStore::builder().max_data_len(4).build();
+    /// assert_eq!(store.check_input("t", 4, SystemTime::now()), Ok(()));
+    /// assert_eq!(
+    ///     store.check_input("t", 5, SystemTime::now()),
+    ///     Err(Error::DataTooLarge { len: 5, max: 4 })
+    /// );
+    /// assert_eq!(store.check_input("", 0, SystemTime::now()), Err(Error::EmptyToken));
+    /// ```
+    pub fn check_input(
+        &self,
+        token: &str,
+        data_len: usize,
+        expiry: SystemTime,
+    ) -> Result<(), Error> {
+        self.check_token(token)?;
+        if data_len > self.inner.max_data_len {
+            return Err(Error::DataTooLarge {
+                len: data_len,
+                max: self.inner.max_data_len,
+            });
+        }
+        clock::to_nanos(expiry)
+            .map(drop)
+            .ok_or(Error::ExpiryOutOfRange)
+    }
 }
 
 impl Default for MemStore {

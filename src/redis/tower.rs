@@ -4,7 +4,11 @@
 //! Records are stored exactly as [`MemStoreSessions`](crate::tower_sessions::MemStoreSessions)
 //! stores them (MessagePack, keyed by the id's string form), under the near-cache's Redis key
 //! prefix, with the record's `expiry_date` as the deadline in both tiers. `create` is an
-//! insert-if-absent in Redis (`SET ... NX`), so two app servers can never hand out one id.
+//! insert-if-absent in Redis (`SET ... NX`), so two app servers can never hand out one id;
+//! `save` is an update-if-live (`SET ... XX`), so a request racing a logout cannot bring the
+//! session back.
+//!
+//! The record codec is `MemStoreSessions`'s (`encode`/`decode`, crate-private), not a copy.
 //!
 //! tower-sessions-redis-store is not reused: its current release still implements
 //! tower-sessions-core 0.14's trait, not 0.15's.
@@ -60,16 +64,21 @@ impl SessionStore for NearCache {
         }
     }
 
-    /// Inserts or overwrites the record; its `expiry_date` is the deadline (one in the past
-    /// deletes it).
+    /// Updates the record only while its session is live in Redis (`SET ... XX`; an
+    /// `expiry_date` in the past deletes it). tower-sessions calls `save` only for a session it
+    /// loaded, so a session that is gone by now was deleted meanwhile (a logout, or
+    /// `cycle_id` dropping the old id, on any instance): the save is then a no-op returning
+    /// `Ok(())`, and the session stays deleted on every instance. (An upsert here would bring
+    /// the logged-out session back, with its authenticated data.)
     async fn save(&self, record: &Record) -> Result<()> {
         let data = MemStoreSessions::encode(record)?;
-        self.commit(
+        self.commit_existing(
             &record.id.to_string(),
             data,
             SystemTime::from(record.expiry_date),
         )
         .await
+        .map(drop)
         .map_err(backend)
     }
 
