@@ -138,6 +138,7 @@ mod raw;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod slot;
+pub mod snapshot;
 mod store;
 mod sync;
 mod token;
@@ -146,6 +147,7 @@ mod version;
 pub use bytes::Bytes;
 pub use clock::{Clock, ClockWaker, ManualClock, SystemClock};
 pub use error::Error;
+pub use snapshot::{LoadReport, SaveReport, SnapshotError, SnapshotErrorKind, SnapshotStatus};
 pub use store::{
     Builder, Iter, MemStore, Stats, WhenFull, DEFAULT_CLEANUP_INTERVAL, DEFAULT_MAX_DATA_LEN,
     DEFAULT_MAX_TOKEN_LEN, FIND_COPY_LIMIT,

@@ -50,22 +50,24 @@ pub const DEFAULT_MAX_DATA_LEN: usize = 1 << 20;
 /// # Ok::<(), memstore::Error>(())
 /// ```
 pub struct MemStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     cleaner: Option<Cleaner>,
+    /// The periodic snapshot thread ([`Builder::snapshot_every`]); dropping it joins it.
+    pub(crate) snapshots: Option<crate::snapshot::Periodic>,
 }
 
 /// What the store and its cleanup thread share.
 pub(crate) struct Inner {
-    shards: Box<[CachePadded<Shard>]>,
+    pub(crate) shards: Box<[CachePadded<Shard>]>,
     shift: u32,
     hasher: RandomState,
     /// Tests only: every token hashes to the same value (all keys collide).
     collide: bool,
     pub(crate) clock: StoreClock,
-    max_token_len: usize,
-    max_data_len: usize,
+    pub(crate) max_token_len: usize,
+    pub(crate) max_data_len: usize,
     /// Store-wide sessions and bytes; `Some` only when a bound is set.
-    usage: Option<std::sync::Arc<Usage>>,
+    pub(crate) usage: Option<std::sync::Arc<Usage>>,
     max_sessions: usize,
     max_bytes: usize,
     when_full: WhenFull,
@@ -166,7 +168,7 @@ impl Inner {
     }
 
     /// Whether a session of `size` bytes (token + data) fits where the token holds `held`.
-    fn fits(&self, u: &Usage, held: Option<usize>, size: usize) -> Result<(), Error> {
+    pub(crate) fn fits(&self, u: &Usage, held: Option<usize>, size: usize) -> Result<(), Error> {
         let sessions = u.sessions.load(Ordering::Relaxed) + isize::from(held.is_none());
         let bytes = u.bytes.load(Ordering::Relaxed) + size as isize - held.unwrap_or(0) as isize;
         if sessions > self.max_sessions as isize {
@@ -893,6 +895,8 @@ pub struct Builder {
     max_bytes: Option<usize>,
     when_full: WhenFull,
     collide: bool,
+    /// [`snapshot_every`](Self::snapshot_every): the interval and the file.
+    pub(crate) snapshot: Option<(Duration, std::path::PathBuf)>,
 }
 
 impl Default for Builder {
@@ -915,6 +919,7 @@ impl Builder {
             max_bytes: None,
             when_full: WhenFull::EvictSoonest,
             collide: false,
+            snapshot: None,
         }
     }
 
@@ -1060,7 +1065,12 @@ impl Builder {
         } else {
             Some(Cleaner::start(inner.clone(), self.interval)?)
         };
-        Ok(MemStore { inner, cleaner })
+        let snapshots = crate::snapshot::Periodic::start(&inner, self.snapshot)?;
+        Ok(MemStore {
+            inner,
+            cleaner,
+            snapshots,
+        })
     }
 }
 
