@@ -789,10 +789,7 @@ impl Loader<'_> {
         }
         let version = le_u32(&h[8..]);
         if version != FORMAT_VERSION {
-            return Err(self.err(
-                SnapshotErrorKind::UnsupportedVersion { found: version },
-                8,
-            ));
+            return Err(self.err(SnapshotErrorKind::UnsupportedVersion { found: version }, 8));
         }
         let (_, rest) = h.split_at_mut(12);
         self.read_exact(r, rest, 0)?;

@@ -134,9 +134,7 @@ impl Periodic {
         let (st, _) = self
             .shared
             .attempted
-            .wait_timeout_while(st, timeout, |s| {
-                s.status.taken + s.status.failed < attempts
-            })
+            .wait_timeout_while(st, timeout, |s| s.status.taken + s.status.failed < attempts)
             .unwrap_or_else(|p| p.into_inner());
         let s = &st.status;
         (s.taken + s.failed >= attempts).then(|| s.clone())
