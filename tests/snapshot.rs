@@ -94,8 +94,10 @@ fn block(records: &[(&[u8], u64, &[u8])]) -> Vec<u8> {
     }
     let mut b = (payload.len() as u32).to_le_bytes().to_vec();
     b.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    let head_crc = crc32fast::hash(&b);
+    b.extend_from_slice(&head_crc.to_le_bytes());
+    let crc = crc32fast::hash(&payload);
     b.extend_from_slice(&payload);
-    let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     b
 }
@@ -282,7 +284,7 @@ fn every_truncation_is_an_error_and_loads_only_whole_blocks() {
         if len == 0 {
             break;
         }
-        boundaries.push(at + 12 + len);
+        boundaries.push(at + 16 + len);
     }
     assert!(boundaries.len() >= 4, "several blocks: {boundaries:?}");
     let near = |cut: usize| boundaries.iter().any(|&b| cut.abs_diff(b) <= 20);
@@ -334,6 +336,15 @@ fn a_flipped_bit_anywhere_is_an_error_and_never_loads_a_damaged_block() {
             let Err(e) = t.load_from(&bad[..]) else {
                 panic!("flip at byte {byte} bit {bit} loaded")
             };
+            if (24..36).contains(&byte) {
+                // The first block's length and count: caught by their own checksum before
+                // the length decides what is read.
+                assert!(
+                    matches!(e.kind(), SnapshotErrorKind::Checksum),
+                    "{byte}.{bit}: {e}"
+                );
+                assert_eq!(e.offset(), 24);
+            }
             for (k, v) in contents(&t) {
                 assert_eq!(whole.get(&k), Some(&v), "flip at {byte}.{bit}: {e}");
             }
@@ -369,7 +380,7 @@ fn bad_records_are_typed_errors_at_their_offset_and_spoil_their_block() {
     let created = nanos(c.now());
     let exp = nanos(c.now() + Duration::from_secs(60));
     let good = block(&[(b"ok", exp, b"1")]);
-    let rec_at = (24 + good.len() + 8) as u64; // the second block's first record
+    let rec_at = (24 + good.len() + 12) as u64; // the second block's first record
     let small = || {
         MemStore::builder()
             .clock(c.clone())
@@ -451,9 +462,8 @@ fn end_marker_mismatches_and_trailing_bytes_are_errors() {
     // A block count that disagrees with its records.
     let mut wrong = block(&[(b"a", exp, b"1")]);
     wrong[4] = 2;
-    let n = wrong.len();
-    let crc = crc32fast::hash(&wrong[..n - 4]);
-    wrong[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32fast::hash(&wrong[..8]);
+    wrong[8..12].copy_from_slice(&crc.to_le_bytes());
     let e = store_on(&c)
         .load_from(&file(created, &[wrong], 2)[..])
         .unwrap_err();

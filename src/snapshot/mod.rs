@@ -92,8 +92,12 @@
 //! |---|---|
 //! | 4 | payload length `L`, `u32`, at least 1 |
 //! | 4 | record count `N`, `u32`, at least 1 |
+//! | 4 | CRC-32 of the length and count (the 8 bytes before) |
 //! | `L` | `N` records, back to back, filling the payload exactly |
-//! | 4 | CRC-32 of the block's length, count and payload (its first `8 + L` bytes) |
+//! | 4 | CRC-32 of the payload |
+//!
+//! The length has a checksum of its own so that a damaged length is caught before it
+//! decides which bytes are read as the payload (and, say, session data as a block).
 //!
 //! Each record:
 //!
@@ -113,7 +117,7 @@
 //! `max(64 KiB, 16 + T + D)` bytes; a reader refuses a longer block before reading it. No
 //! token appears twice in a file.
 //!
-//! Overhead: 8 bytes per record beyond its token, data and expiry, and 12 bytes per block:
+//! Overhead: 8 bytes per record beyond its token, data and expiry, and 16 bytes per block:
 //! with 43-byte tokens and 128-byte data, a snapshot is about 1.05x what it holds (figures in
 //! BENCHMARKS.md).
 
@@ -142,6 +146,8 @@ const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 24;
 /// A block's payload grows to about this many bytes before the writer closes it.
 const BLOCK_TARGET: usize = 64 * 1024;
+/// A block's fixed part: payload length, record count, their checksum.
+const BLOCK_HEAD: usize = 12;
 /// A record's fixed part: token length, expiry, data length.
 const RECORD_HEAD: usize = 16;
 /// Encoded bytes the writer gathers before writing them out.
@@ -464,16 +470,16 @@ impl Encoder<'_> {
         };
         let size = RECORD_HEAD + token.len() + data.len();
         if let Some((start, n)) = self.open {
-            if self.buf.len() - start - 8 + size > BLOCK_TARGET && n > 0 {
+            if self.buf.len() - start - BLOCK_HEAD + size > BLOCK_TARGET && n > 0 {
                 self.close_block();
             }
         }
         if self.open.is_none() {
             self.open = Some((self.buf.len(), 0));
-            self.buf.extend_from_slice(&[0; 8]);
+            self.buf.extend_from_slice(&[0; BLOCK_HEAD]);
         }
         let Some((start, n)) = self.open else { return };
-        if u32::try_from(self.buf.len() - start - 8 + size).is_err() {
+        if u32::try_from(self.buf.len() - start - BLOCK_HEAD + size).is_err() {
             self.fail(SnapshotErrorKind::Record(Error::DataTooLarge {
                 len: data.len(),
                 max: u32::MAX as usize,
@@ -492,10 +498,12 @@ impl Encoder<'_> {
     /// Closes the open block (length, count, checksum); writes a chunk once one has gathered.
     fn close_block(&mut self) {
         if let Some((start, n)) = self.open.take() {
-            let len = (self.buf.len() - start - 8) as u32; // checked in `record`
+            let len = (self.buf.len() - start - BLOCK_HEAD) as u32; // checked in `record`
             self.buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
             self.buf[start + 4..start + 8].copy_from_slice(&n.to_le_bytes());
-            let crc = crc32fast::hash(&self.buf[start..]);
+            let head_crc = crc32fast::hash(&self.buf[start..start + 8]);
+            self.buf[start + 8..start + 12].copy_from_slice(&head_crc.to_le_bytes());
+            let crc = crc32fast::hash(&self.buf[start + BLOCK_HEAD..]);
             self.buf.extend_from_slice(&crc.to_le_bytes());
         }
         if self.buf.len() >= CHUNK {
@@ -811,7 +819,7 @@ impl Loader<'_> {
         loop {
             let at = self.pos;
             self.item = at;
-            let mut head = [0u8; 8];
+            let mut head = [0u8; BLOCK_HEAD];
             self.read_exact(r, &mut head[..4], at)?;
             let len = le_u32(&head);
             if len == 0 {
@@ -839,6 +847,11 @@ impl Loader<'_> {
                 }
                 return Ok(());
             }
+            self.read_exact(r, &mut head[4..], at)?;
+            if crc32fast::hash(&head[..8]) != le_u32(&head[8..]) {
+                return Err(self.err(SnapshotErrorKind::Checksum, at));
+            }
+            let count = le_u32(&head[4..]);
             if u64::from(len) > max_block {
                 return Err(self.err(
                     SnapshotErrorKind::BlockTooLarge {
@@ -848,8 +861,6 @@ impl Loader<'_> {
                     at,
                 ));
             }
-            self.read_exact(r, &mut head[4..], at)?;
-            let count = le_u32(&head[4..]);
             // Read through `take`, so that a damaged length over a short input allocates no
             // more than the input holds.
             let want = len as usize + 4;
@@ -863,14 +874,11 @@ impl Loader<'_> {
                 return Err(self.err(SnapshotErrorKind::Truncated, at));
             }
             let crc = le_u32(&body[len as usize..]);
-            let mut hasher = crc32fast::Hasher::new();
-            hasher.update(&head);
-            hasher.update(&body[..len as usize]);
-            if hasher.finalize() != crc {
+            body.truncate(len as usize);
+            if crc32fast::hash(&body) != crc {
                 return Err(self.err(SnapshotErrorKind::Checksum, at));
             }
-            body.truncate(len as usize);
-            self.parse(&body, count, at + 8)?;
+            self.parse(&body, count, at + BLOCK_HEAD as u64)?;
             self.apply(Bytes::from(body));
         }
     }
@@ -927,7 +935,7 @@ impl Loader<'_> {
             i = ts + t + d;
         }
         if self.recs.len() != count as usize {
-            return Err(self.err(SnapshotErrorKind::Malformed, base - 8));
+            return Err(self.err(SnapshotErrorKind::Malformed, base - BLOCK_HEAD as u64));
         }
         self.records += u64::from(count);
         Ok(())
