@@ -91,7 +91,7 @@ impl MemStoreSessions {
     /// let restarted = MemStoreSessions::new();
     /// assert_eq!(restarted.load_snapshot(&path)?.loaded, 0);
     /// # std::fs::remove_file(&path)?;
-    /// # Ok::<(), memstore::SnapshotError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn save_snapshot(
         &self,
