@@ -444,7 +444,7 @@ fn end_marker_mismatches_and_trailing_bytes_are_errors() {
     let b = block(&[(b"a", exp, b"1")]);
     let s = store_on(&c);
     let e = s
-        .load_from(&file(created, &[b.clone()], 2)[..])
+        .load_from(&file(created, std::slice::from_ref(&b), 2)[..])
         .unwrap_err();
     assert!(matches!(
         e.kind(),
@@ -454,7 +454,7 @@ fn end_marker_mismatches_and_trailing_bytes_are_errors() {
         }
     ));
     assert_eq!(e.offset(), (24 + b.len()) as u64);
-    let mut f = file(created, &[b.clone()], 1);
+    let mut f = file(created, std::slice::from_ref(&b), 1);
     f.push(0);
     let e = store_on(&c).load_from(&f[..]).unwrap_err();
     assert!(matches!(e.kind(), SnapshotErrorKind::TrailingData));
