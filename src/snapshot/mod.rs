@@ -38,7 +38,9 @@
 //! prolongs the pin: save to a file or a buffer.
 //!
 //! A load is insert-if-absent ([`MemStore::commit_new`]): a live session already in the
-//! store is newer than the file and wins (`present` in the [`LoadReport`]). Sessions whose
+//! store is newer than the file and wins (`present` in the [`LoadReport`]). The calling
+//! thread reads and checks the file; an unbounded store gets the records inserted by up to
+//! four threads (the available parallelism), a bounded one by the calling thread alone. Sessions whose
 //! expiry has passed by the store's clock are skipped (`expired`). A bounded store
 //! ([`Builder::max_sessions`], [`Builder::max_bytes`]) is never evicted from to make room
 //! for a restored session, whatever its [`WhenFull`](crate::WhenFull) policy: records that
@@ -136,6 +138,9 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// The first 8 bytes of every snapshot.
@@ -564,6 +569,7 @@ pub(crate) fn save(inner: &Inner, out: &mut dyn Write) -> Result<SaveReport, Sna
     let mut seen = Seen::default();
     for shard in inner.shards.iter() {
         seen.clear();
+        seen.reserve(shard.len());
         let guard = sync::pin();
         shard.for_each_live(now, &guard, |token, v| {
             if enc.err.is_none() && seen.insert(prints.of(token.as_bytes())) {
@@ -741,9 +747,43 @@ struct Rec {
     expiry: u64,
 }
 
-/// A load in progress.
-struct Loader<'s> {
+/// A validated block, ready to insert.
+struct Batch {
+    block: Bytes,
+    recs: Vec<Rec>,
+}
+
+/// What inserting records did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    loaded: u64,
+    expired: u64,
+    present: u64,
+    refused: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: Counts) {
+        self.loaded += o.loaded;
+        self.expired += o.expired;
+        self.present += o.present;
+        self.refused += o.refused;
+    }
+}
+
+/// Inserts validated blocks into the store (on the reading thread or on inserter threads).
+struct Inserter<'s> {
     store: &'s MemStore,
+    /// Whether a full store has been swept once for room.
+    swept: AtomicBool,
+}
+
+/// Inserter threads a load uses at most (besides the thread that reads and checks).
+const MAX_INSERTERS: usize = 4;
+
+/// A load in progress: reads and validates; validated blocks go to `tx` (inserter threads)
+/// or, without threads, straight to the inserter.
+struct Loader {
     report: LoadReport,
     /// Bytes consumed so far: the offset of what is read next.
     pos: u64,
@@ -752,12 +792,16 @@ struct Loader<'s> {
     seen: Seen,
     records: u64,
     recs: Vec<Rec>,
-    swept: bool,
     /// Where the header, block or end marker being read starts.
     item: u64,
+    tx: Option<SyncSender<Batch>>,
+    /// What inserting on this thread did.
+    counts: Counts,
+    max_token_len: usize,
+    max_data_len: usize,
 }
 
-impl Loader<'_> {
+impl Loader {
     fn err(&self, kind: SnapshotErrorKind, at: u64) -> SnapshotError {
         SnapshotError {
             kind,
@@ -810,11 +854,10 @@ impl Loader<'_> {
     }
 
     /// Reads blocks until the end marker; returns once the input is fully read.
-    fn blocks(&mut self, r: &mut dyn Read) -> Result<(), SnapshotError> {
-        let inner = &self.store.inner;
+    fn blocks(&mut self, r: &mut dyn Read, ins: &Inserter<'_>) -> Result<(), SnapshotError> {
         let max_record = RECORD_HEAD
-            .saturating_add(inner.max_token_len)
-            .saturating_add(inner.max_data_len);
+            .saturating_add(self.max_token_len)
+            .saturating_add(self.max_data_len);
         let max_block = max_record.max(BLOCK_TARGET).min(u32::MAX as usize) as u64;
         loop {
             let at = self.pos;
@@ -879,14 +922,22 @@ impl Loader<'_> {
                 return Err(self.err(SnapshotErrorKind::Checksum, at));
             }
             self.parse(&body, count, at + BLOCK_HEAD as u64)?;
-            self.apply(Bytes::from(body));
+            let batch = Batch {
+                block: Bytes::from(body),
+                recs: std::mem::take(&mut self.recs),
+            };
+            match &self.tx {
+                // A send fails only if every inserter has panicked: the join re-raises it.
+                Some(tx) => drop(tx.send(batch)),
+                None => ins.insert(&batch, &mut self.counts),
+            }
         }
     }
 
     /// Validates every record of a block's payload (which starts at file offset `base`).
     fn parse(&mut self, p: &[u8], count: u32, base: u64) -> Result<(), SnapshotError> {
-        let inner = &self.store.inner;
-        self.recs.clear();
+        let (max_token_len, max_data_len) = (self.max_token_len, self.max_data_len);
+        self.recs = Vec::with_capacity((count as usize).min(4096));
         let mut i = 0usize;
         while i < p.len() {
             let at = base + i as u64;
@@ -900,17 +951,17 @@ impl Loader<'_> {
             if t == 0 {
                 return Err(self.err(SnapshotErrorKind::Record(Error::EmptyToken), at));
             }
-            if t > inner.max_token_len {
+            if t > max_token_len {
                 let e = Error::TokenTooLong {
                     len: t,
-                    max: inner.max_token_len,
+                    max: max_token_len,
                 };
                 return Err(self.err(SnapshotErrorKind::Record(e), at));
             }
-            if d > inner.max_data_len {
+            if d > max_data_len {
                 let e = Error::DataTooLarge {
                     len: d,
-                    max: inner.max_data_len,
+                    max: max_data_len,
                 };
                 return Err(self.err(SnapshotErrorKind::Record(e), at));
             }
@@ -940,22 +991,24 @@ impl Loader<'_> {
         self.records += u64::from(count);
         Ok(())
     }
+}
 
+impl Inserter<'_> {
     /// Inserts a validated block's records.
-    fn apply(&mut self, block: Bytes) {
+    fn insert(&self, batch: &Batch, c: &mut Counts) {
         let inner = &self.store.inner;
-        let recs = std::mem::take(&mut self.recs);
-        for rec in &recs {
+        let block = &batch.block;
+        for rec in &batch.recs {
             let now = inner.clock.now_nanos();
             if rec.expiry <= now {
-                self.report.expired += 1;
+                c.expired += 1;
                 continue;
             }
             let token = &block[rec.token.0..rec.token.1];
             let token = std::str::from_utf8(token).unwrap_or_default(); // validated in `parse`
             let size = token.len() + (rec.data.1 - rec.data.0);
             if !self.fits(size, now) {
-                self.report.refused += 1;
+                c.refused += 1;
                 continue;
             }
             // Small data is copied into the version; larger data would keep a slice of the
@@ -969,25 +1022,23 @@ impl Loader<'_> {
                 .store
                 .commit_new(token, data, clock::from_nanos(rec.expiry))
             {
-                Ok(true) => self.report.loaded += 1,
-                Ok(false) => self.report.present += 1,
+                Ok(true) => c.loaded += 1,
+                Ok(false) => c.present += 1,
                 // The bounds (validated input cannot fail otherwise).
-                Err(_) => self.report.refused += 1,
+                Err(_) => c.refused += 1,
             }
         }
-        self.recs = recs;
     }
 
     /// Whether a session of `size` bytes fits the store's bounds without evicting; the first
     /// time it does not, reclaims expired sessions once and checks again.
-    fn fits(&mut self, size: usize, now: u64) -> bool {
+    fn fits(&self, size: usize, now: u64) -> bool {
         let inner = &self.store.inner;
         let Some(u) = &inner.usage else { return true };
         if inner.fits(u, None, size).is_ok() {
             return true;
         }
-        if !self.swept {
-            self.swept = true;
+        if !self.swept.swap(true, Ordering::Relaxed) {
             inner.sweep(now);
             return inner.fits(u, None, size).is_ok();
         }
@@ -996,9 +1047,27 @@ impl Loader<'_> {
 }
 
 /// Loads a snapshot from `r` into `store`.
+///
+/// This thread reads and validates; an unbounded store gets the records inserted by up to
+/// [`MAX_INSERTERS`] threads (the store takes concurrent writers). A bounded store gets one
+/// inserter, this thread, so that the load's own inserts never race its bound checks.
 pub(crate) fn load(store: &MemStore, r: &mut dyn Read) -> Result<LoadReport, SnapshotError> {
-    let mut l = Loader {
+    let inner = &store.inner;
+    let threads = if inner.usage.is_some() {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_INSERTERS)
+    };
+    let ins = Inserter {
         store,
+        swept: AtomicBool::new(false),
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2 * threads);
+    let rx = Mutex::new(rx);
+    let mut tx = Some(tx);
+    let mut l = Loader {
         report: LoadReport::default(),
         pos: 0,
         created: 0,
@@ -1006,15 +1075,60 @@ pub(crate) fn load(store: &MemStore, r: &mut dyn Read) -> Result<LoadReport, Sna
         seen: Seen::default(),
         records: 0,
         recs: Vec::new(),
-        swept: false,
         item: 0,
+        tx: None,
+        counts: Counts::default(),
+        max_token_len: inner.max_token_len,
+        max_data_len: inner.max_data_len,
     };
-    let res = l.header(r).and_then(|()| l.blocks(r));
+    let (res, counts) = std::thread::scope(|s| {
+        let mut workers = Vec::new();
+        for _ in 0..if threads > 1 { threads } else { 0 } {
+            let (ins, rx) = (&ins, &rx);
+            let spawned = std::thread::Builder::new()
+                .name("memstore-load".into())
+                .spawn_scoped(s, move || {
+                    let mut c = Counts::default();
+                    loop {
+                        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        match next {
+                            Ok(batch) => ins.insert(&batch, &mut c),
+                            Err(_) => return c, // the reader is done
+                        }
+                    }
+                });
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(_) => break, // fewer threads, or none: the reader inserts
+            }
+        }
+        if !workers.is_empty() {
+            l.tx = tx.take();
+        }
+        let res = l.header(r).and_then(|()| l.blocks(r, &ins));
+        l.tx = None; // the inserters drain what was sent, then stop
+        let mut counts = l.counts;
+        for w in workers {
+            match w.join() {
+                Ok(c) => counts.add(c),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        (res, counts)
+    });
+    let with_counts = |mut report: LoadReport| {
+        report.loaded = counts.loaded;
+        report.expired = counts.expired;
+        report.present = counts.present;
+        report.refused = counts.refused;
+        report
+    };
     match res {
-        Ok(()) => Ok(l.report),
+        Ok(()) => Ok(with_counts(l.report)),
         Err(mut e) => {
             // Count what was lost: from the bad item to the end of the input.
             let rest = io::copy(r, &mut io::sink()).unwrap_or(0);
+            e.report = with_counts(l.report);
             e.report.lost_bytes = (l.pos + rest).saturating_sub(l.item);
             Err(e)
         }
