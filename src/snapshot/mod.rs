@@ -1169,7 +1169,9 @@ impl MemStore {
     /// see [Security](crate::snapshot).
     ///
     /// # Errors
-    /// [`SnapshotErrorKind::Io`]; the previous file at `path` is then untouched.
+    /// [`SnapshotErrorKind::Io`]; the previous file at `path` is then untouched, unless only
+    /// the last step (the directory's fsync) failed: then the new file is in place but may not
+    /// survive a power loss.
     ///
     /// ```
     /// use memstore::MemStore;
