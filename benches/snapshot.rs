@@ -117,11 +117,13 @@ fn rate(n: usize, d: Duration) -> String {
 
 fn rates(o: &Opts) {
     println!("## Save and load rates ({TOKEN_LEN}-byte tokens, {DATA_LEN}-byte data)\n");
-    println!("| sessions | save to file | save to memory | load from file | file size | size / (tokens+data+expiries) |");
-    println!("|---|---|---|---|---|---|");
+    println!("| sessions | commit (fill, 1 thread) | save to file | save to memory | load from file | load, bounded store (1 inserter) | file size | size / (tokens+data+expiries) |");
+    println!("|---|---|---|---|---|---|---|---|");
     for &n in &o.sizes {
         let toks = tokens(n, n as u64);
+        let t = Instant::now();
         let store = filled(&toks);
+        let fill = t.elapsed();
         drop(toks);
         let path = o.dir.join(format!("rates-{n}.snap"));
         let t = Instant::now();
@@ -139,19 +141,30 @@ fn rates(o: &Opts) {
         let loaded = fresh.load(&path).unwrap();
         let load = t.elapsed();
         assert_eq!(loaded.loaded as usize, n);
+        drop(fresh);
+        let bounded = MemStore::builder()
+            .cleanup_interval(Duration::ZERO)
+            .max_sessions(usize::MAX >> 2)
+            .build();
+        let t = Instant::now();
+        let loaded = bounded.load(&path).unwrap();
+        let load_bounded = t.elapsed();
+        assert_eq!(loaded.loaded as usize, n);
+        drop(bounded);
         let payload = n * (TOKEN_LEN + DATA_LEN + 8);
         println!(
-            "| {n} | {} ({:.0} ms) | {} ({:.0} ms) | {} ({:.0} ms) | {:.1} MB | {:.3}x |",
+            "| {n} | {} | {} ({:.0} ms) | {} ({:.0} ms) | {} ({:.0} ms) | {} | {:.1} MB | {:.3}x |",
+            rate(n, fill),
             rate(n, save_file),
             save_file.as_secs_f64() * 1e3,
             rate(n, save_mem),
             save_mem.as_secs_f64() * 1e3,
             rate(n, load),
             load.as_secs_f64() * 1e3,
+            rate(n, load_bounded),
             saved.bytes as f64 / 1e6,
             saved.bytes as f64 / payload as f64
         );
-        drop(fresh);
         let _ = std::fs::remove_file(&path);
     }
     println!();
