@@ -170,29 +170,52 @@ fn rates(o: &Opts) {
     println!();
 }
 
+/// What runs beside the workload during a window.
+#[derive(Clone, Copy)]
+enum Beside<'a> {
+    Nothing,
+    /// Saves to this file, back to back.
+    Saves(&'a PathBuf),
+    /// A thread that only burns CPU (no memory traffic): the control, for what any busy
+    /// thread costs the workload on this machine.
+    Spin,
+}
+
 /// One window of the mixed workload (90% find, 10% overwrite) on `threads` threads, with
-/// saves back to back on another thread if `save`; find latencies, total ops, saves done.
+/// `beside` on one more thread; find latencies, total ops, saves done.
 fn window(
     store: &MemStore,
     toks: &[String],
     threads: usize,
     len: Duration,
-    save: Option<&PathBuf>,
+    beside: Beside<'_>,
 ) -> (Histogram<u64>, u64, u64) {
     let stop = AtomicBool::new(false);
     let expiry = SystemTime::now() + Duration::from_secs(3600);
     std::thread::scope(|s| {
-        let saver = save.map(|path| {
-            let stop = &stop;
-            s.spawn(move || {
+        let stop_ref = &stop;
+        let saver = match beside {
+            Beside::Nothing => None,
+            Beside::Saves(path) => Some(s.spawn(move || {
                 let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
+                while !stop_ref.load(Ordering::Relaxed) {
                     store.save(path).unwrap();
                     n += 1;
                 }
                 n
-            })
-        });
+            })),
+            Beside::Spin => Some(s.spawn(move || {
+                let mut x = 1u64;
+                while !stop_ref.load(Ordering::Relaxed) {
+                    for _ in 0..10_000 {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
+                    }
+                }
+                0
+            })),
+        };
         let workers: Vec<_> = (0..threads)
             .map(|w| {
                 let stop = &stop;
@@ -247,9 +270,11 @@ fn latency(o: &Opts) {
     println!("|---|---|---|---|---|---|---|---|");
     let mut ratios_p999 = Vec::new();
     let mut ratios_ops = Vec::new();
+    let mut spin_p999 = Vec::new();
+    let mut spin_ops = Vec::new();
     for round in 1..=o.rounds {
-        let row = |name: &str, save: Option<&PathBuf>| {
-            let (h, ops, saves) = window(&store, &toks, o.threads, o.window, save);
+        let row = |name: &str, beside: Beside<'_>| {
+            let (h, ops, saves) = window(&store, &toks, o.threads, o.window, beside);
             let per_s = ops as f64 / o.window.as_secs_f64();
             println!(
                 "| {round} | {name} | {saves} | {} ns | {} ns | {} ns | {} ns | {:.2}M |",
@@ -261,10 +286,13 @@ fn latency(o: &Opts) {
             );
             (h.value_at_quantile(0.999) as f64, per_s)
         };
-        let (p_base, ops_base) = row("no save", None);
-        let (p_save, ops_save) = row("saving", Some(&path));
+        let (p_base, ops_base) = row("no save", Beside::Nothing);
+        let (p_save, ops_save) = row("saving", Beside::Saves(&path));
+        let (p_spin, ops_spin) = row("spinning thread (control)", Beside::Spin);
         ratios_p999.push(p_save / p_base);
         ratios_ops.push(ops_save / ops_base);
+        spin_p999.push(p_spin / p_base);
+        spin_ops.push(ops_spin / ops_base);
     }
     let med = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
@@ -274,6 +302,11 @@ fn latency(o: &Opts) {
         "\nmedian of rounds: find p99.9 while saving / without = {:.2}x; mixed throughput while saving / without = {:.2}x\n",
         med(&mut ratios_p999),
         med(&mut ratios_ops)
+    );
+    println!(
+        "control, a thread that only spins: find p99.9 {:.2}x, mixed throughput {:.2}x\n",
+        med(&mut spin_p999),
+        med(&mut spin_ops)
     );
     let _ = std::fs::remove_file(&path);
 }
