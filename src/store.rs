@@ -1060,12 +1060,14 @@ impl Builder {
             evicted: StatU64::new(0),
             reads: ReadStats::new(),
         });
+        // The snapshot thread first: if the cleanup thread then fails to start, dropping
+        // `snapshots` stops and joins it.
+        let snapshots = crate::snapshot::Periodic::start(&inner, self.snapshot)?;
         let cleaner = if self.interval.is_zero() {
             None
         } else {
             Some(Cleaner::start(inner.clone(), self.interval)?)
         };
-        let snapshots = crate::snapshot::Periodic::start(&inner, self.snapshot)?;
         Ok(MemStore {
             inner,
             cleaner,

@@ -965,7 +965,7 @@ impl Loader {
                 };
                 return Err(self.err(SnapshotErrorKind::Record(e), at));
             }
-            if p.len() - ts < t + d {
+            if t.checked_add(d).is_none_or(|n| p.len() - ts < n) {
                 return Err(self.err(SnapshotErrorKind::Malformed, at));
             }
             let token = &p[ts..ts + t];
