@@ -755,3 +755,37 @@ proptest! {
         prop_assert_eq!(contents(&t), live);
     }
 }
+
+#[test]
+fn a_load_racing_the_apps_commits_never_undoes_them() {
+    // The app commits new data for every token while a load of old data for the same
+    // tokens runs: whichever comes first, the app's data must be what stays.
+    let c = clock();
+    let old = store_on(&c);
+    let n = 20_000;
+    for i in 0..n {
+        old.commit(&format!("t{i}"), "old", c.now() + Duration::from_secs(60))
+            .unwrap();
+    }
+    let snap = snapshot_of(&old);
+    let s = store_on(&c);
+    let report = std::thread::scope(|sc| {
+        let app = sc.spawn(|| {
+            for i in (0..n).rev() {
+                s.commit(&format!("t{i}"), "new", c.now() + Duration::from_secs(60))
+                    .unwrap();
+            }
+        });
+        let r = s.load_from(&snap[..]).unwrap();
+        app.join().unwrap();
+        r
+    });
+    assert_eq!(report.loaded + report.present, n as u64);
+    for i in 0..n {
+        assert_eq!(
+            s.find(&format!("t{i}")).as_deref(),
+            Some(&b"new"[..]),
+            "t{i}"
+        );
+    }
+}

@@ -40,7 +40,10 @@
 //! A load is insert-if-absent ([`MemStore::commit_new`]): a live session already in the
 //! store is newer than the file and wins (`present` in the [`LoadReport`]). The calling
 //! thread reads and checks the file; an unbounded store gets the records inserted by up to
-//! four threads (the available parallelism), a bounded one by the calling thread alone. Sessions whose
+//! four threads (the available parallelism), a bounded one by the calling thread alone.
+//! Load before serving (as `examples/server.rs` does): a session deleted while a load runs (a
+//! logout) can come back from the file, since insert-if-absent cannot tell a deleted session
+//! from one that was never there. Sessions whose
 //! expiry has passed by the store's clock are skipped (`expired`). A bounded store
 //! ([`Builder::max_sessions`], [`Builder::max_bytes`]) is never evicted from to make room
 //! for a restored session, whatever its [`WhenFull`](crate::WhenFull) policy: records that
@@ -1252,7 +1255,8 @@ impl Builder {
     /// own, each replacing the last atomically ([`MemStore::save`]): a crash loses at most
     /// one interval of sessions. [`Duration::ZERO`] turns it off (the default). The first
     /// snapshot comes one interval after the store is built; dropping the store stops the
-    /// thread without a last save (call [`MemStore::save`] at shutdown).
+    /// thread without a last save (call [`MemStore::save`] at shutdown). Each snapshot keeps
+    /// one core busy for as long as the save takes (BENCHMARKS.md has the rates).
     /// [`MemStore::snapshot_status`] reports how the snapshots went.
     ///
     /// ```
