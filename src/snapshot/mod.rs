@@ -1168,7 +1168,9 @@ impl MemStore {
     /// Writes a snapshot to `path` atomically: into a new temporary file in the same
     /// directory (mode `0600` on Unix, created exclusively), fsynced, renamed over `path`,
     /// then the directory fsynced. A crash leaves the previous snapshot or the new one, never
-    /// a mix; a failed save removes its temporary file. The file holds bearer credentials:
+    /// a mix; a failed save removes its temporary file. Concurrent saves to one path are
+    /// safe: each writes a temporary file of its own, and the last rename wins. The file
+    /// holds bearer credentials:
     /// see [Security](crate::snapshot).
     ///
     /// # Errors
