@@ -9,6 +9,10 @@
 //! session). `SESSION_STORE=tower-memory` runs the same server on tower-sessions' own
 //! `MemoryStore`, for comparison. `tests/e2e_axum.rs` builds its servers with [`routes`] and
 //! [`with_sessions`] from this file.
+//!
+//! `MEMSTORE_SNAPSHOT=sessions.snap` keeps sessions across restarts: the server restores
+//! them from that file at start (if it exists), and on SIGTERM or Ctrl-C stops accepting,
+//! finishes its requests and saves them there before it exits (`tests/e2e_restart.rs`).
 
 use axum::{http::StatusCode, routing::get, Router};
 use memstore::tower_sessions::MemStoreSessions;
@@ -64,13 +68,69 @@ pub fn port() -> std::io::Result<u16> {
     }
 }
 
+/// The snapshot file: `MEMSTORE_SNAPSHOT`, if set.
+pub fn snapshot_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("MEMSTORE_SNAPSHOT").map(Into::into)
+}
+
+/// Resolves on SIGTERM (what service managers and `docker stop` send) or Ctrl-C (SIGINT).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let app = match std::env::var("SESSION_STORE").as_deref() {
-        Ok("tower-memory") => with_sessions(routes(), tower_sessions::MemoryStore::default()),
-        _ => with_sessions(routes(), MemStoreSessions::new()),
-    };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port()?)).await?;
+    if let Ok("tower-memory") = std::env::var("SESSION_STORE").as_deref() {
+        let app = with_sessions(routes(), tower_sessions::MemoryStore::default());
+        println!("listening on http://{}", listener.local_addr()?);
+        return axum::serve(listener, app).await;
+    }
+    let sessions = MemStoreSessions::new();
+    let snapshot = snapshot_path();
+    if let Some(path) = &snapshot {
+        match sessions.load_snapshot(path) {
+            Ok(r) => println!(
+                "restored {} sessions from {} ({} expired, {} refused)",
+                r.loaded,
+                path.display(),
+                r.expired,
+                r.refused
+            ),
+            Err(e) if e.is_not_found() => println!("no snapshot at {} yet", path.display()),
+            // A damaged file: keep what loaded and serve; the next save replaces it.
+            Err(e) => eprintln!("{}: {e}", path.display()),
+        }
+    }
+    let app = with_sessions(routes(), sessions.clone());
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    if let Some(path) = &snapshot {
+        let r = sessions
+            .save_snapshot(path)
+            .map_err(std::io::Error::other)?;
+        println!("saved {} sessions to {}", r.records, path.display());
+    }
+    Ok(())
 }

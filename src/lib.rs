@@ -148,6 +148,7 @@ mod raw;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod slot;
+pub mod snapshot;
 mod store;
 mod sync;
 mod token;
@@ -157,6 +158,7 @@ pub use bytes::Bytes;
 pub use clock::{Clock, ClockWaker, ManualClock, SystemClock};
 pub use error::Error;
 pub use index::TokenIndex;
+pub use snapshot::{LoadReport, SaveReport, SnapshotError, SnapshotErrorKind, SnapshotStatus};
 pub use store::SESSION_OVERHEAD;
 pub use store::{
     Builder, Cursor, Iter, MemStore, Stats, WhenFull, DEFAULT_CLEANUP_INTERVAL,

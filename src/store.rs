@@ -56,23 +56,25 @@ pub const DEFAULT_MAX_DATA_LEN: usize = 1 << 20;
 /// # Ok::<(), memstore::Error>(())
 /// ```
 pub struct MemStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     cleaner: Option<Cleaner>,
+    /// The periodic snapshot thread ([`Builder::snapshot_every`]); dropping it joins it.
+    pub(crate) snapshots: Option<crate::snapshot::Periodic>,
 }
 
 /// What the store and its cleanup thread share.
 pub(crate) struct Inner {
-    shards: Box<[CachePadded<Shard>]>,
+    pub(crate) shards: Box<[CachePadded<Shard>]>,
     shift: u32,
     hasher: RandomState,
     /// Tests only: every token hashes to the same value (all keys collide).
     collide: bool,
     pub(crate) clock: StoreClock,
-    max_token_len: usize,
-    max_data_len: usize,
+    pub(crate) max_token_len: usize,
+    pub(crate) max_data_len: usize,
     token_index: TokenIndex,
     /// Store-wide sessions and bytes; `Some` only when a bound is set.
-    usage: Option<std::sync::Arc<Usage>>,
+    pub(crate) usage: Option<std::sync::Arc<Usage>>,
     max_sessions: usize,
     max_bytes: usize,
     when_full: WhenFull,
@@ -182,7 +184,7 @@ impl Inner {
     }
 
     /// Whether a session of `size` bytes (token + data) fits where the token holds `held`.
-    fn fits(&self, u: &Usage, held: Option<usize>, size: usize) -> Result<(), Error> {
+    pub(crate) fn fits(&self, u: &Usage, held: Option<usize>, size: usize) -> Result<(), Error> {
         let sessions = u.sessions.load(Ordering::Relaxed) + isize::from(held.is_none());
         let bytes = u.bytes.load(Ordering::Relaxed) + size as isize - held.unwrap_or(0) as isize;
         if sessions > self.max_sessions as isize {
@@ -1092,6 +1094,8 @@ pub struct Builder {
     when_full: WhenFull,
     token_index: TokenIndex,
     collide: bool,
+    /// [`snapshot_every`](Self::snapshot_every): the interval and the file.
+    pub(crate) snapshot: Option<(Duration, std::path::PathBuf)>,
 }
 
 impl Default for Builder {
@@ -1115,6 +1119,7 @@ impl Builder {
             when_full: WhenFull::EvictSoonest,
             token_index: TokenIndex::SkipList,
             collide: false,
+            snapshot: None,
         }
     }
 
@@ -1288,12 +1293,19 @@ impl Builder {
             cleanup_panics: StatU64::new(0),
             reads: ReadStats::new(),
         });
+        // The snapshot thread first: if the cleanup thread then fails to start, dropping
+        // `snapshots` stops and joins it.
+        let snapshots = crate::snapshot::Periodic::start(&inner, self.snapshot)?;
         let cleaner = if self.interval.is_zero() {
             None
         } else {
             Some(Cleaner::start(inner.clone(), self.interval)?)
         };
-        Ok(MemStore { inner, cleaner })
+        Ok(MemStore {
+            inner,
+            cleaner,
+            snapshots,
+        })
     }
 }
 

@@ -91,6 +91,36 @@ impl MemStoreSessions {
         self.expiry(ttl)
     }
 
+    /// Saves every live session to `path`, atomically ([`MemStore::save`]): call it at
+    /// shutdown, and [`load_snapshot`](Self::load_snapshot) at start, so that a restart keeps
+    /// users logged in. The file holds bearer credentials: see [`crate::snapshot`].
+    ///
+    /// ```
+    /// use memstore::actix_session::MemStoreSessions;
+    /// let path = std::env::temp_dir().join(format!("memstore-actix-{}.snap", std::process::id()));
+    /// let sessions = MemStoreSessions::new();
+    /// sessions.save_snapshot(&path)?;
+    /// let restarted = MemStoreSessions::new();
+    /// assert_eq!(restarted.load_snapshot(&path)?.loaded, 0);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn save_snapshot(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> std::result::Result<crate::SaveReport, crate::SnapshotError> {
+        self.store.save(path)
+    }
+
+    /// Puts a snapshot's sessions into the store ([`MemStore::load`]): insert-if-absent,
+    /// expired ones skipped. See [`save_snapshot`](Self::save_snapshot).
+    pub fn load_snapshot(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> std::result::Result<crate::LoadReport, crate::SnapshotError> {
+        self.store.load(path)
+    }
+
     /// The store's now plus `ttl`; a negative `ttl` is now (the session is over at once).
     fn expiry(&self, ttl: &time::Duration) -> anyhow::Result<SystemTime> {
         let ttl = std::time::Duration::try_from(*ttl).unwrap_or_default();

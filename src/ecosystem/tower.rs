@@ -97,6 +97,36 @@ impl MemStoreSessions {
         &self.store
     }
 
+    /// Saves every live session to `path`, atomically ([`MemStore::save`]): call it at
+    /// shutdown, and [`load_snapshot`](Self::load_snapshot) at start, so that a restart keeps
+    /// users logged in. The file holds bearer credentials: see [`crate::snapshot`].
+    ///
+    /// ```
+    /// use memstore::tower_sessions::MemStoreSessions;
+    /// let path = std::env::temp_dir().join(format!("memstore-tower-{}.snap", std::process::id()));
+    /// let sessions = MemStoreSessions::new();
+    /// sessions.save_snapshot(&path)?;
+    /// let restarted = MemStoreSessions::new();
+    /// assert_eq!(restarted.load_snapshot(&path)?.loaded, 0);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn save_snapshot(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> std::result::Result<crate::SaveReport, crate::SnapshotError> {
+        self.store.save(path)
+    }
+
+    /// Puts a snapshot's sessions into the store ([`MemStore::load`]): insert-if-absent,
+    /// expired ones skipped. See [`save_snapshot`](Self::save_snapshot).
+    pub fn load_snapshot(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> std::result::Result<crate::LoadReport, crate::SnapshotError> {
+        self.store.load(path)
+    }
+
     /// A record's stored form (MessagePack); shared with the Redis near-cache's store.
     pub(crate) fn encode(record: &Record) -> Result<Vec<u8>> {
         rmp_serde::to_vec(record).map_err(|e| Error::Encode(e.to_string()))
