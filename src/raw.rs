@@ -772,7 +772,6 @@ impl Shard {
     }
 
     /// Calls `f` with each live session of this shard.
-    #[allow(dead_code)] // the snapshot writer's walk (not merged yet)
     pub(crate) fn for_each_live(&self, now: u64, guard: &Guard, mut f: impl FnMut(&str, &Version)) {
         self.walk_live(None, now, guard, |_, token, v| {
             f(token, v);
