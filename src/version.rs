@@ -282,8 +282,10 @@ mod tests {
             FIND_COPY_LIMIT + 1,
             5000,
         ] {
-            let data = Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>());
-            let v = Version::new(data.clone(), 42 + len as u64);
+            let owned: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let data = Bytes::copy_from_slice(&owned);
+            // A uniquely owned, exact buffer is kept as is (a shared one would be copied).
+            let v = Version::new(Bytes::from(owned), 42 + len as u64);
             assert_eq!(v.deadline, 42 + len as u64);
             assert_eq!(v.data(), &data[..]);
             let out = v.to_bytes();
@@ -291,7 +293,7 @@ mod tests {
             // Larger data is shared, not copied; inline data is a fresh copy.
             if len > 0 {
                 assert_eq!(
-                    out.as_ptr() == data.as_ptr(),
+                    out.as_ptr() == v.data().as_ptr(),
                     len > FIND_COPY_LIMIT,
                     "len {len}"
                 );

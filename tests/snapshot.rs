@@ -218,7 +218,7 @@ fn load_refuses_what_does_not_fit_and_never_evicts() {
     let t = MemStore::builder()
         .clock(c.clone())
         .cleanup_interval(Duration::ZERO)
-        .max_bytes(3 * 3)
+        .max_bytes(3 * (3 + memstore::SESSION_OVERHEAD)) // three sessions of 3 bytes
         .when_full(WhenFull::Refuse)
         .build();
     t.commit("old", "xxxxxx", c.now() + Duration::from_millis(1))
