@@ -504,7 +504,11 @@ pub fn shortening_drop_stale() {
     quiescent(&store, 1);
     clock.set(at(20));
     store.cleanup_now();
-    assert_eq!(store.len(), 0, "I2: not reclaimed by a cleanup at its deadline");
+    assert_eq!(
+        store.len(),
+        0,
+        "I2: not reclaimed by a cleanup at its deadline"
+    );
     drain(&clock, &store);
 }
 
