@@ -73,8 +73,8 @@
 //! # Correctness
 //! The concurrency protocol (commit, delete, find, cleanup and the cleanup thread's stop) is
 //! model-checked with [loom](https://docs.rs/loom): `loom-tests/` explores every interleaving
-//! of small scenarios (exhaustively, or with at least 4 preemptions for the three largest)
-//! and runs in CI.
+//! of 20 small scenarios (12 exhaustively, 8 with a preemption bound of 3 or 4) and runs in
+//! CI.
 //!
 //! **What runs under loom is the code this crate ships.** Every atomic, lock, thread and epoch
 //! guard goes through one facade module; under `--cfg memstore_loom` it becomes loom's. The
@@ -96,10 +96,11 @@
 //! and at quiescence that every session has an expiry entry at or before its deadline (so
 //! every expired session is reclaimed) with a bounded number of stale entries.
 //!
-//! Eight seeded protocol bugs (switches that exist only in loom builds, e.g. filing the expiry
-//! entry before lowering the scheduled deadline, tombstoning without a CAS on the version
-//! examined, an overwrite that unlinks and relinks the node, a stop check outside the
-//! cleanup thread's lock) each make their model fail: the models can fail.
+//! Eleven seeded protocol bugs (switches that exist only in loom builds, e.g. filing the
+//! expiry entry before lowering the scheduled deadline, tombstoning without a CAS on the
+//! version examined, an overwrite that unlinks and relinks the node, a stop check outside the
+//! cleanup thread's lock, a shortening commit that drops its old entry without looking
+//! again) each make their model fail: the models can fail.
 //!
 //! **What it trusts**: neither crossbeam-skiplist nor scc can run under loom here, so under
 //! loom both indexes are linearizable stand-ins (a loom `Mutex<BTreeMap>`) behind the same
@@ -124,16 +125,17 @@
 //! a leak check under valgrind, and a flood of fresh sessions into a bounded store.
 //!
 //! # Performance
-//! Look-ups are a lock-free hash probe (scc's `HashIndex::peek_with`), then the session's node,
-//! then its current version with the data inline (one allocation per version); cleanup costs
-//! O(expired x log n) and never scans live sessions. On 2 cores, against scc's `HashMap` in the
-//! same run, memstore reaches 0.65-0.85x on read-heavy workloads, 0.97-1.12x on a hot set, and
-//! 0.6-0.95x on overwrite-heavy ones (each overwrite allocates a version and retires the old
-//! one to the epoch); reclaiming 1k expired sessions among 10M live takes 1.1-1.7 ms where the
-//! scs port's full scan under its write lock takes about 90 ms; memory per session is within
-//! 2% of a `RwLock<HashMap>`. `BENCHMARKS.md` has the tables, the machine and the open items;
-//! `cargo bench --bench contention -- --rounds 3` reproduces them. Zero reads of live
-//! sessions were missed in every workload.
+//! A look-up is a skiplist descent in one of 4096 token skiplists (log2(sessions / 4096)
+//! levels of `u64` compares), then the session's node, then its current version with the
+//! data inline (one allocation per version); cleanup costs O(expired x log n) and never scans
+//! live sessions. The price of the skiplist against a hash probe is the descent's dependent
+//! cache misses: on 2 cores, the default store reaches about half the throughput of the same
+//! store built with [`TokenIndex::HashIndex`] on read-heavy work at 1M sessions, and
+//! 0.3-0.8x scs's `RwLock<HashMap>` design in the same run; the hash-index build stays the
+//! choice for the fastest point reads. `BENCHMARKS.md` has the tables (every peer, both
+//! builds and the card done naively with `SkipMap`s), the machine and the open items; `cd
+//! benches && cargo bench --bench contention -- --rounds 3` reproduces them. Zero reads of
+//! live sessions were missed in every workload.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![warn(rust_2018_idioms)]
