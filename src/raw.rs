@@ -185,8 +185,13 @@ impl Shard {
     /// The token index that holds `hash`.
     #[inline]
     fn tokens_of(&self, hash: u64) -> &Tokens<Node> {
-        let i = hash.checked_shr(self.sub_shift).unwrap_or(0) as usize;
-        &self.tokens[i & (self.tokens.len() - 1)]
+        &self.tokens[self.sub_index(hash)]
+    }
+
+    /// Which of this shard's token indexes holds `hash`.
+    #[inline]
+    fn sub_index(&self, hash: u64) -> usize {
+        (hash.checked_shr(self.sub_shift).unwrap_or(0) as usize) & (self.tokens.len() - 1)
     }
 
     /// Unlinks `node` from the token index if it is the node linked under its token; `true`
@@ -198,9 +203,7 @@ impl Shard {
     /// Calls `f(hash, node)` with each linked node after `after`, in key order, until `f`
     /// returns `false`.
     fn walk(&self, after: After<'_>, guard: &Guard, mut f: impl FnMut(u64, &Arc<Node>) -> bool) {
-        let first = after.map_or(0, |(h, _)| {
-            (h.checked_shr(self.sub_shift).unwrap_or(0) as usize) & (self.tokens.len() - 1)
-        });
+        let first = after.map_or(0, |(h, _)| self.sub_index(h));
         let mut go = true;
         for (i, t) in self.tokens.iter().enumerate().skip(first) {
             let after = if i == first { after } else { None };
