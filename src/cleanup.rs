@@ -27,8 +27,9 @@
 //!   stopped. Under loom the panic propagates, so that loom reports it.
 
 use crate::clock::{ClockWaker, Wake};
-use crate::store::Inner;
-use crate::sync::{self, seeded_bug, thread, Arc, Condvar, Mutex};
+use crate::raw::Store;
+use crate::seeded_bugs::seeded_bug;
+use crate::sync::{self, thread, Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// What the thread and its controller share under the mutex.
@@ -62,7 +63,7 @@ pub(crate) struct Cleaner {
 
 impl Cleaner {
     /// Starts the thread. `interval` must be non-zero.
-    pub(crate) fn start(inner: Arc<Inner>, interval: Duration) -> std::io::Result<Cleaner> {
+    pub(crate) fn start(inner: Arc<Store>, interval: Duration) -> std::io::Result<Cleaner> {
         let shared = std::sync::Arc::new(Shared {
             state: Mutex::new(State {
                 stop: false,
@@ -122,7 +123,7 @@ fn spawn(f: impl FnOnce() + Send + 'static) -> std::io::Result<thread::JoinHandl
     Ok(thread::spawn(f))
 }
 
-fn run(inner: &Inner, shared: &Shared, mut next: u64, step: u64) {
+fn run(inner: &Store, shared: &Shared, mut next: u64, step: u64) {
     // `wakes` at the thread's latest hold of the mutex: every clock reading comes after it.
     let mut seen = sync::lock(&shared.state).wakes;
     loop {
@@ -163,7 +164,7 @@ fn run(inner: &Inner, shared: &Shared, mut next: u64, step: u64) {
 }
 
 /// One pass at the wall clock's now. A panic is caught and counted: cleanup goes on.
-fn pass(inner: &Inner) {
+fn pass(inner: &Store) {
     let swept = sync::catch_unwind(|| {
         let now = inner.clock.now_nanos();
         inner.sweep(now);

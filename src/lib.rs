@@ -115,8 +115,8 @@
 //! **How to run it**: `bash loom-tests/run.sh` (a few minutes on two cores; it prints each
 //! model's iteration count and time); `LOOM_MAX_PREEMPTIONS=n` sets one bound for every model.
 //!
-//! The only `unsafe` code is the version slot (`src/slot.rs`), over crossbeam-epoch, and the
-//! version's single-allocation layout (`src/version.rs`: header and inline data, one
+//! The only `unsafe` code is the version slot (`src/raw/slot.rs`), over crossbeam-epoch, and
+//! the version's single-allocation layout (`src/raw/version.rs`: header and inline data, one
 //! allocation and one cache miss less per session; Miri checks it, `.ci/miri`).
 //!
 //! Beside loom: a differential proptest against a `BTreeMap` model (`tests/model.rs`, also a
@@ -129,17 +129,16 @@
 //! levels of `u64` compares), then the session's node, then its current version with the
 //! data inline (one allocation per version); cleanup costs O(expired x log n) and never scans
 //! live sessions. The price of the skiplist against a hash probe is the descent's dependent
-//! cache misses: on 2 cores, the default store reaches about half the throughput of the same
-//! store built with [`TokenIndex::HashIndex`] on read-heavy work at 1M sessions, and
-//! 0.3-0.8x scs's `RwLock<HashMap>` design in the same run; the hash-index build stays the
-//! choice for the fastest point reads. `BENCHMARKS.md` has the tables (every peer, both
-//! builds and the card done naively with `SkipMap`s), the machine and the open items; `cd
-//! benches && cargo bench --bench contention -- --rounds 3` reproduces them. Zero reads of
-//! live sessions were missed in every workload.
+//! cache misses: on read-heavy work at a million sessions the default store is slower than
+//! the same store built with [`TokenIndex::HashIndex`], and slower than scs's
+//! `RwLock<HashMap>` design, so the hash-index build is the choice for the fastest point
+//! reads. `BENCHMARKS.md` has the figures (every peer, both builds and the card done naively
+//! with `SkipMap`s), the machine and the open items; `cd benches && cargo bench --bench
+//! contention -- --rounds 3` reproduces them.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
-// `unsafe` lives in two modules only (the version slot and the version layout), each allowed
-// below with its SAFETY arguments; the compiler keeps the rest of the crate free of it.
+// `unsafe` lives in two modules only (the version slot and the version layout, in `raw/`),
+// each allowed there with its SAFETY arguments; the compiler keeps the rest of the crate free of it.
 #![deny(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
@@ -148,32 +147,27 @@ mod clock;
 #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
 mod ecosystem;
 mod error;
-mod index;
 mod raw;
 #[cfg(feature = "redis")]
 pub mod redis;
-#[allow(unsafe_code)]
-mod slot;
+mod seeded_bugs;
 pub mod snapshot;
 mod store;
 mod sync;
 mod token;
-#[allow(unsafe_code)]
-mod version;
 
 pub use bytes::Bytes;
 pub use clock::{Clock, ClockWaker, ManualClock, SystemClock};
 pub use error::Error;
-pub use index::TokenIndex;
-pub use snapshot::{LoadReport, SaveReport, SnapshotError, SnapshotErrorKind, SnapshotStatus};
-pub use store::SESSION_OVERHEAD;
-pub use store::{
-    Builder, Cursor, Iter, MemStore, Stats, WhenFull, DEFAULT_CLEANUP_INTERVAL,
-    DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_TOKEN_LEN, FIND_COPY_LIMIT,
-};
+pub use raw::{TokenIndex, WhenFull, INLINE_LIMIT as FIND_COPY_LIMIT, SESSION_OVERHEAD};
 #[cfg(memstore_loom)]
 #[doc(hidden)]
-pub use sync::loom_bugs;
+pub use seeded_bugs::loom_bugs;
+pub use snapshot::{LoadReport, SaveReport, SnapshotError, SnapshotErrorKind, SnapshotStatus};
+pub use store::{
+    Builder, Cursor, Iter, MemStore, Stats, DEFAULT_CLEANUP_INTERVAL, DEFAULT_MAX_DATA_LEN,
+    DEFAULT_MAX_TOKEN_LEN,
+};
 pub use token::{generate_token, TOKEN_LEN};
 
 #[cfg(feature = "actix-session")]

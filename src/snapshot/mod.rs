@@ -132,9 +132,9 @@ pub(crate) use periodic::Periodic;
 pub use periodic::SnapshotStatus;
 
 use crate::clock;
-use crate::store::Inner;
+use crate::raw::Store;
 use crate::sync;
-use crate::{Builder, Error, MemStore};
+use crate::{Error, MemStore};
 use bytes::Bytes;
 use std::collections::HashSet;
 use std::fmt;
@@ -144,7 +144,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The first 8 bytes of every snapshot.
 const MAGIC: [u8; 8] = *b"MEMSNAP\0";
@@ -548,7 +548,7 @@ impl Encoder<'_> {
 }
 
 /// Writes a snapshot of `inner`'s live sessions to `out`.
-pub(crate) fn save(inner: &Inner, out: &mut dyn Write) -> Result<SaveReport, SnapshotError> {
+pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, SnapshotError> {
     let now = inner.clock.now_nanos();
     let mut enc = Encoder {
         out,
@@ -570,7 +570,7 @@ pub(crate) fn save(inner: &Inner, out: &mut dyn Write) -> Result<SaveReport, Sna
     // walk runs: a new node the walk may also reach) are found shard by shard.
     let prints = Fingerprints::new();
     let mut seen = Seen::default();
-    for shard in inner.shards.iter() {
+    for shard in inner.shards().iter() {
         seen.clear();
         seen.reserve(shard.len());
         let guard = sync::pin();
@@ -602,7 +602,7 @@ pub(crate) fn save(inner: &Inner, out: &mut dyn Write) -> Result<SaveReport, Sna
 
 /// Saves atomically to `path`: a new private temporary file beside it, fsync, rename over
 /// `path`, fsync of the directory.
-pub(crate) fn save_path(inner: &Inner, path: &Path) -> Result<SaveReport, SnapshotError> {
+pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, SnapshotError> {
     let name = path.file_name().ok_or_else(|| {
         SnapshotError::io(
             io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"),
@@ -776,7 +776,7 @@ impl Counts {
 
 /// Inserts validated blocks into the store (on the reading thread or on inserter threads).
 struct Inserter<'s> {
-    store: &'s MemStore,
+    store: &'s Store,
     /// Whether a full store has been swept once for room.
     swept: AtomicBool,
 }
@@ -999,7 +999,7 @@ impl Loader {
 impl Inserter<'_> {
     /// Inserts a validated block's records.
     fn insert(&self, batch: &Batch, c: &mut Counts) {
-        let inner = &self.store.inner;
+        let inner = self.store;
         let block = &batch.block;
         for rec in &batch.recs {
             let now = inner.clock.now_nanos();
@@ -1021,10 +1021,7 @@ impl Inserter<'_> {
             } else {
                 block.slice(rec.data.0..rec.data.1)
             };
-            match self
-                .store
-                .commit_new(token, data, clock::from_nanos(rec.expiry))
-            {
+            match self.store.commit_new(token, data, rec.expiry) {
                 Ok(true) => c.loaded += 1,
                 Ok(false) => c.present += 1,
                 // The bounds (validated input cannot fail otherwise).
@@ -1036,14 +1033,13 @@ impl Inserter<'_> {
     /// Whether a session of `size` bytes fits the store's bounds without evicting; the first
     /// time it does not, reclaims expired sessions once and checks again.
     fn fits(&self, size: usize, now: u64) -> bool {
-        let inner = &self.store.inner;
-        let Some(u) = &inner.usage else { return true };
-        if inner.fits(u, None, size).is_ok() {
+        let inner = self.store;
+        if inner.fits_fresh(size) {
             return true;
         }
         if !self.swept.swap(true, Ordering::Relaxed) {
             inner.sweep(now);
-            return inner.fits(u, None, size).is_ok();
+            return inner.fits_fresh(size);
         }
         false
     }
@@ -1054,9 +1050,9 @@ impl Inserter<'_> {
 /// This thread reads and validates; an unbounded store gets the records inserted by up to
 /// [`MAX_INSERTERS`] threads (the store takes concurrent writers). A bounded store gets one
 /// inserter, this thread, so that the load's own inserts never race its bound checks.
-pub(crate) fn load(store: &MemStore, r: &mut dyn Read) -> Result<LoadReport, SnapshotError> {
-    let inner = &store.inner;
-    let threads = if inner.usage.is_some() {
+pub(crate) fn load(store: &Store, r: &mut dyn Read) -> Result<LoadReport, SnapshotError> {
+    let inner = store;
+    let threads = if inner.bounds.is_some() {
         1
     } else {
         std::thread::available_parallelism()
@@ -1223,7 +1219,7 @@ impl MemStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn load_from(&self, mut input: impl Read) -> Result<LoadReport, SnapshotError> {
-        load(self, &mut input)
+        load(&self.inner, &mut input)
     }
 
     /// [`load_from`](Self::load_from) a file. The path must name a regular file; on Unix a
@@ -1248,29 +1244,9 @@ impl MemStore {
     /// ```
     pub fn load(&self, path: impl AsRef<Path>) -> Result<LoadReport, SnapshotError> {
         let file = open_snapshot(path.as_ref())?;
-        load(self, &mut io::BufReader::with_capacity(1 << 16, file))
-    }
-}
-
-impl Builder {
-    /// Saves a snapshot to `path` every `interval` of the store's clock, on a thread of its
-    /// own, each replacing the last atomically ([`MemStore::save`]): a crash loses at most
-    /// one interval of sessions. [`Duration::ZERO`] turns it off (the default). The first
-    /// snapshot comes one interval after the store is built; dropping the store stops the
-    /// thread without a last save (call [`MemStore::save`] at shutdown). Each snapshot keeps
-    /// one core busy for as long as the save takes (BENCHMARKS.md has the rates).
-    /// [`MemStore::snapshot_status`] reports how the snapshots went.
-    ///
-    /// ```
-    /// use memstore::MemStore;
-    /// use std::time::Duration;
-    ///
-    /// let path = std::env::temp_dir().join("memstore-every.snap");
-    /// let store = MemStore::builder().snapshot_every(Duration::from_secs(60), &path).build();
-    /// assert_eq!(store.snapshot_status().map(|s| s.taken), Some(0));
-    /// ```
-    pub fn snapshot_every(mut self, interval: Duration, path: impl Into<PathBuf>) -> Self {
-        self.snapshot = (!interval.is_zero()).then(|| (interval, path.into()));
-        self
+        load(
+            &self.inner,
+            &mut io::BufReader::with_capacity(1 << 16, file),
+        )
     }
 }

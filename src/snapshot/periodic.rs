@@ -8,7 +8,7 @@
 
 use super::{save_path, SaveReport};
 use crate::clock::{ClockWaker, Wake};
-use crate::store::Inner;
+use crate::raw::Store;
 use crate::MemStore;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -87,7 +87,7 @@ pub(crate) struct Periodic {
 impl Periodic {
     /// Starts the thread if `config` asks for one.
     pub(crate) fn start(
-        inner: &crate::sync::Arc<Inner>,
+        inner: &crate::sync::Arc<Store>,
         config: Option<(Duration, PathBuf)>,
     ) -> std::io::Result<Option<Periodic>> {
         let Some((interval, path)) = config else {
@@ -161,7 +161,7 @@ impl std::fmt::Debug for Periodic {
     }
 }
 
-fn run(inner: &Inner, shared: &Shared, path: &Path, mut next: u64, step: u64) {
+fn run(inner: &Store, shared: &Shared, path: &Path, mut next: u64, step: u64) {
     let mut st = lock(&shared.state);
     loop {
         if st.stop {

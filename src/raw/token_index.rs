@@ -1,24 +1,27 @@
-//! The two indexes, each with a small interface that the protocol needs and nothing more.
+//! The token index, token -> node, with the small interface the protocol needs and nothing
+//! more. By default a crossbeam-skiplist `base::SkipList` ordered by the keyed hash of the
+//! token (held inline in the key, so a descent compares `u64`s and reads no other memory),
+//! then by the token; with the `hash-index` feature a store may pick scc's `HashIndex`
+//! instead ([`TokenIndex`]). Either way a node, once linked, is never replaced, and the
+//! interface is the same: `with` (runs a closure on the node linked under a token;
+//! guard-bound, no reference count bumped, no allocation), `insert` (insert-if-absent:
+//! `false` if a node holds the token, and the caller looks it up again), `unlink` (remove
+//! *this* node, never whatever node holds the token now; its `bool` says whether this call
+//! did), `walk` (every linked node, in key order from a position).
 //!
-//! - [`Tokens`]: the token index, token -> node. By default a crossbeam-skiplist
-//!   `base::SkipList` ordered by the keyed hash of the token (held inline in the key, so a
-//!   descent compares `u64`s and reads no other memory), then by the token; with the
-//!   `hash-index` feature a store may pick scc's `HashIndex` instead
-//!   ([`TokenIndex`](crate::TokenIndex)). Either way a node, once linked, is never replaced,
-//!   and the interface is the same: `with` (runs a closure on the node linked under a token;
-//!   guard-bound, no reference count bumped, no allocation), `insert` (insert-if-absent:
-//!   `false` if a node holds the token, and the caller looks it up again), `unlink` (remove
-//!   *this* node, never whatever node holds the token now; its `bool` says whether this call
-//!   did), `walk` (every linked node, in key order from a position for the skiplist).
-//! - [`Ordered`]: the expiry index, a crossbeam-skiplist `base::SkipList`:
-//!   `get`, `front`, `iter`, `Entry::next` (guard-bound entries), `get_or_insert_with`
-//!   (insert-if-absent), `Entry::remove` (unlink *this* node, a CAS on its tower), `remove` by
-//!   key (result ignored: crossbeam #1143, two removers can both get `Some`).
-//!
-//! Under `cfg(memstore_loom)` both are linearizable stand-ins (a loom `Mutex<BTreeMap>`) with
+//! Under `cfg(memstore_loom)` it is a linearizable stand-in (a loom `Mutex<BTreeMap>`) with
 //! the same interface: neither crate has loom support that covers our use, so loom explores
-//! *our* protocol over the stand-ins and trusts crossbeam-skiplist (and scc) for their own
+//! *our* protocol over the stand-in and trusts crossbeam-skiplist (and scc) for their own
 //! linearizability (tested upstream).
+
+/// A borrowed key: a token and its keyed hash, with no allocation. Look-ups take it, and a
+/// walk resumes after one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Key<'a> {
+    /// The token's keyed hash: orders the index; its top bits pick the shard.
+    pub(crate) hash: u64,
+    pub(crate) token: &'a [u8],
+}
 
 /// What the token index needs of a node: its keyed hash and its token.
 pub(crate) trait Keyed: Send + Sync + 'static {
@@ -33,13 +36,14 @@ fn same_token(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && constant_time_eq::constant_time_eq(a, b)
 }
 
-/// A position in the token index's key order: the walk resumes after `(hash, token)`.
-pub(crate) type After<'a> = Option<(u64, &'a [u8])>;
+/// A position in the token index's key order: a walk resumes after this key (`None`: from
+/// the start).
+pub(crate) type After<'a> = Option<Key<'a>>;
 
-/// Whether a key `(hash, token)` comes after the position `after`.
+/// Whether the key `(hash, token)` comes after the position `after`.
 #[inline]
 fn is_after(hash: u64, token: &[u8], after: After<'_>) -> bool {
-    after.is_none_or(|(h, t)| (hash, token) > (h, t))
+    after.is_none_or(|a| Key { hash, token } > a)
 }
 
 /// Which structure holds a store's token index ([`Builder::token_index`](crate::Builder::token_index)).
@@ -79,7 +83,7 @@ pub enum TokenIndex {
 
 #[cfg(not(memstore_loom))]
 mod skip {
-    use super::{is_after, same_token, After, Keyed};
+    use super::{is_after, same_token, After, Key, Keyed};
     use crate::sync::Guard;
     use crossbeam_skiplist::base::SkipList;
     use std::borrow::Borrow;
@@ -156,12 +160,11 @@ mod skip {
         #[inline]
         pub(crate) fn with<R>(
             &self,
-            hash: u64,
-            token: &[u8],
+            key: Key<'_>,
             guard: &Guard,
             f: impl FnOnce(&Arc<N>) -> R,
         ) -> Option<R> {
-            let e = self.find(hash, guard, |n| same_token(n.key_token(), token))?;
+            let e = self.find(key.hash, guard, |n| same_token(n.key_token(), key.token))?;
             Some(f(&e.key().node))
         }
 
@@ -189,7 +192,7 @@ mod skip {
         ) {
             let mut e = match after {
                 None => self.0.front(guard),
-                Some((h, _)) => self.0.lower_bound(Bound::Included(&h), guard),
+                Some(a) => self.0.lower_bound(Bound::Included(&a.hash), guard),
             };
             while let Some(cur) = e {
                 let k = cur.key();
@@ -204,7 +207,7 @@ mod skip {
 
 #[cfg(all(feature = "hash-index", not(memstore_loom)))]
 mod hashed {
-    use super::{is_after, same_token, After, Keyed};
+    use super::{is_after, same_token, After, Key, Keyed};
     use crate::sync::Guard;
     use std::collections::HashSet;
     use std::hash::{Hash, Hasher};
@@ -230,17 +233,13 @@ mod hashed {
     }
     impl<N: Keyed> Eq for Linked<N> {}
 
-    /// A borrowed look-up key: the caller's token and its keyed hash (no allocation).
-    struct Lookup<'a> {
-        hash: u64,
-        token: &'a [u8],
-    }
-    impl Hash for Lookup<'_> {
+    /// Look-ups by the borrowed key, hashed as the index's keys are.
+    impl Hash for Key<'_> {
         fn hash<H: Hasher>(&self, h: &mut H) {
             h.write_u64(self.hash);
         }
     }
-    impl<N: Keyed> scc::Equivalent<Linked<N>> for Lookup<'_> {
+    impl<N: Keyed> scc::Equivalent<Linked<N>> for Key<'_> {
         #[inline]
         fn equivalent(&self, k: &Linked<N>) -> bool {
             k.0.key_hash() == self.hash && same_token(k.0.key_token(), self.token)
@@ -274,12 +273,11 @@ mod hashed {
         #[inline]
         pub(crate) fn with<R>(
             &self,
-            hash: u64,
-            token: &[u8],
+            key: Key<'_>,
             _guard: &Guard,
             f: impl FnOnce(&Arc<N>) -> R,
         ) -> Option<R> {
-            self.map.peek_with(&Lookup { hash, token }, |k, _| f(&k.0))
+            self.map.peek_with(&key, |k, _| f(&k.0))
         }
 
         /// Takes a bucket lock.
@@ -289,7 +287,7 @@ mod hashed {
 
         /// Takes a bucket lock.
         pub(crate) fn unlink(&self, node: &Arc<N>, _guard: &Guard) -> bool {
-            let key = Lookup {
+            let key = Key {
                 hash: node.key_hash(),
                 token: node.key_token(),
             };
@@ -334,7 +332,7 @@ mod hashed {
 
 #[cfg(not(memstore_loom))]
 mod dispatch {
-    use super::{After, Keyed, TokenIndex};
+    use super::{After, Key, Keyed, TokenIndex};
     use crate::sync::Guard;
     use std::sync::Arc;
 
@@ -371,12 +369,11 @@ mod dispatch {
         #[inline]
         pub(crate) fn with<R>(
             &self,
-            hash: u64,
-            token: &[u8],
+            key: Key<'_>,
             guard: &Guard,
             f: impl FnOnce(&Arc<N>) -> R,
         ) -> Option<R> {
-            each!(self, t => t.with(hash, token, guard, f))
+            each!(self, t => t.with(key, guard, f))
         }
 
         /// Whether a walk resumes from a position without collecting the index again.
@@ -413,7 +410,7 @@ pub(crate) use dispatch::Tokens;
 
 #[cfg(memstore_loom)]
 mod tokens_loom {
-    use super::{is_after, After, Keyed, TokenIndex};
+    use super::{is_after, After, Key, Keyed, TokenIndex};
     use crate::sync::{self, Guard, Mutex};
     use std::collections::BTreeMap;
     use std::sync::Arc;
@@ -438,12 +435,13 @@ mod tokens_loom {
         /// outside any lock), so that `f` may unlink.
         pub(crate) fn with<R>(
             &self,
-            hash: u64,
-            token: &[u8],
+            key: Key<'_>,
             _guard: &Guard,
             f: impl FnOnce(&Arc<N>) -> R,
         ) -> Option<R> {
-            let node = sync::lock(&self.map).get(&(hash, token.to_vec())).cloned();
+            let node = sync::lock(&self.map)
+                .get(&(key.hash, key.token.to_vec()))
+                .cloned();
             node.map(|n| f(&n))
         }
 
@@ -493,259 +491,3 @@ mod tokens_loom {
 
 #[cfg(memstore_loom)]
 pub(crate) use tokens_loom::Tokens;
-
-/// The ordered (expiry) index.
-#[cfg(not(memstore_loom))]
-mod imp {
-    use crate::sync::Guard;
-    use crossbeam_skiplist::base::{self, RefEntry, SkipList};
-    use std::borrow::Borrow;
-
-    pub(crate) struct Ordered<K, V>(SkipList<K, V>);
-
-    /// An entry, valid while the guard it was found under lives.
-    pub(crate) enum Entry<'g, K, V> {
-        Guarded(base::Entry<'g, 'g, K, V>),
-        Counted(Option<RefEntry<'g, K, V>>, &'g Guard),
-    }
-
-    impl<K: Ord + Send + 'static, V: Send + 'static> Ordered<K, V> {
-        pub(crate) fn new() -> Self {
-            Ordered(SkipList::new(crossbeam_epoch::default_collector().clone()))
-        }
-
-        #[cfg(feature = "test-hooks")] // the invariant checks
-        #[inline]
-        pub(crate) fn get<'g, Q>(&'g self, key: &Q, guard: &'g Guard) -> Option<Entry<'g, K, V>>
-        where
-            K: Borrow<Q>,
-            Q: Ord + ?Sized,
-        {
-            self.0.get(key, guard).map(Entry::Guarded)
-        }
-
-        pub(crate) fn front<'g>(&'g self, guard: &'g Guard) -> Option<Entry<'g, K, V>> {
-            self.0.front(guard).map(Entry::Guarded)
-        }
-
-        #[cfg(feature = "test-hooks")] // the invariant checks
-        pub(crate) fn iter<'g>(
-            &'g self,
-            guard: &'g Guard,
-        ) -> impl Iterator<Item = Entry<'g, K, V>> + 'g {
-            self.0.iter(guard).map(Entry::Guarded)
-        }
-
-        /// The entry under `key`, inserting `value()` if there is none. `value` may run and
-        /// its result be dropped if another thread inserts the key first.
-        pub(crate) fn get_or_insert_with<'g>(
-            &'g self,
-            key: K,
-            value: impl FnOnce() -> V,
-            guard: &'g Guard,
-        ) -> Entry<'g, K, V> {
-            Entry::Counted(Some(self.0.get_or_insert_with(key, value, guard)), guard)
-        }
-
-        pub(crate) fn remove<Q>(&self, key: &Q, guard: &Guard)
-        where
-            K: Borrow<Q>,
-            Q: Ord + ?Sized,
-        {
-            if let Some(e) = self.0.remove(key, guard) {
-                e.release(guard);
-            }
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            self.0.len()
-        }
-    }
-
-    impl<'g, K: Ord + Send + 'static, V: Send + 'static> Entry<'g, K, V> {
-        #[inline]
-        pub(crate) fn key(&self) -> &K {
-            match self {
-                Entry::Guarded(e) => e.key(),
-                Entry::Counted(e, _) => e.as_ref().map(RefEntry::key).expect("entry present"),
-            }
-        }
-
-        #[inline]
-        pub(crate) fn value(&self) -> &V {
-            match self {
-                Entry::Guarded(e) => e.value(),
-                Entry::Counted(e, _) => e.as_ref().map(RefEntry::value).expect("entry present"),
-            }
-        }
-
-        /// Unlinks this node; `true` if this call did it.
-        pub(crate) fn remove(&self) -> bool {
-            match self {
-                Entry::Guarded(e) => e.remove(),
-                Entry::Counted(e, g) => e.as_ref().is_some_and(|e| e.remove(g)),
-            }
-        }
-
-        /// The next entry in key order.
-        pub(crate) fn next(&self) -> Option<Entry<'g, K, V>> {
-            match self {
-                Entry::Guarded(e) => e.next().map(Entry::Guarded),
-                Entry::Counted(e, g) => e
-                    .as_ref()
-                    .and_then(|e| e.next(g))
-                    .map(|n| Entry::Counted(Some(n), g)),
-            }
-        }
-    }
-
-    impl<K, V> Drop for Entry<'_, K, V> {
-        fn drop(&mut self) {
-            if let Entry::Counted(e, g) = self {
-                if let Some(e) = e.take() {
-                    e.release(g);
-                }
-            }
-        }
-    }
-}
-
-#[cfg(memstore_loom)]
-mod imp {
-    use crate::sync::{self, Guard, Mutex};
-    use std::borrow::Borrow;
-    use std::collections::BTreeMap;
-    use std::marker::PhantomData;
-    use std::ops::Bound;
-
-    // Items are shared with a *std* `Arc`: every change to the map happens under the loom
-    // mutex, which orders it; a loom `Arc` would only add a branch point per clone and drop
-    // (the skiplist's guarded entries bump no count at all).
-    use std::sync::Arc;
-
-    /// A linearizable stand-in for the skiplist: every operation holds one loom mutex.
-    ///
-    /// Unlinked items are kept until the index drops, as the epoch would keep them until no
-    /// guard can see them: the protocol hands out references that outlive their entry (a
-    /// `find` returns the version it read), so freeing a node at its last entry's drop would
-    /// be a use-after-free the real code does not have.
-    pub(crate) struct Ordered<K, V> {
-        map: Mutex<BTreeMap<K, Arc<(K, V)>>>,
-        // A plain std mutex: bookkeeping outside the model, never contended within a step.
-        unlinked: std::sync::Mutex<Vec<Arc<(K, V)>>>,
-    }
-
-    pub(crate) struct Entry<'g, K, V> {
-        index: &'g Ordered<K, V>,
-        item: Arc<(K, V)>,
-        _guard: PhantomData<&'g Guard>,
-    }
-
-    impl<K: Ord + Clone, V> Ordered<K, V> {
-        pub(crate) fn new() -> Self {
-            Ordered {
-                map: Mutex::new(BTreeMap::new()),
-                unlinked: std::sync::Mutex::new(Vec::new()),
-            }
-        }
-
-        fn entry(&self, item: &Arc<(K, V)>) -> Entry<'_, K, V> {
-            Entry {
-                index: self,
-                item: item.clone(),
-                _guard: PhantomData,
-            }
-        }
-
-        #[cfg(feature = "test-hooks")] // the invariant checks
-        pub(crate) fn get<'g, Q>(&'g self, key: &Q, _guard: &'g Guard) -> Option<Entry<'g, K, V>>
-        where
-            K: Borrow<Q>,
-            Q: Ord + ?Sized,
-        {
-            sync::lock(&self.map).get(key).map(|i| self.entry(i))
-        }
-
-        pub(crate) fn front<'g>(&'g self, _guard: &'g Guard) -> Option<Entry<'g, K, V>> {
-            sync::lock(&self.map)
-                .first_key_value()
-                .map(|(_, i)| self.entry(i))
-        }
-
-        #[cfg(feature = "test-hooks")] // the invariant checks
-        pub(crate) fn iter<'g>(
-            &'g self,
-            _guard: &'g Guard,
-        ) -> impl Iterator<Item = Entry<'g, K, V>> + 'g {
-            let items: Vec<_> = sync::lock(&self.map).values().cloned().collect();
-            items.into_iter().map(move |item| Entry {
-                index: self,
-                item,
-                _guard: PhantomData,
-            })
-        }
-
-        pub(crate) fn get_or_insert_with<'g>(
-            &'g self,
-            key: K,
-            value: impl FnOnce() -> V,
-            _guard: &'g Guard,
-        ) -> Entry<'g, K, V> {
-            let mut map = sync::lock(&self.map);
-            let item = map
-                .entry(key.clone())
-                .or_insert_with(|| Arc::new((key, value())))
-                .clone();
-            drop(map);
-            Entry {
-                index: self,
-                item,
-                _guard: PhantomData,
-            }
-        }
-
-        pub(crate) fn remove<Q>(&self, key: &Q, _guard: &Guard)
-        where
-            K: Borrow<Q>,
-            Q: Ord + ?Sized,
-        {
-            let removed = sync::lock(&self.map).remove(key);
-            self.unlinked.lock().unwrap().extend(removed);
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            sync::lock(&self.map).len()
-        }
-    }
-
-    impl<'g, K: Ord + Clone, V> Entry<'g, K, V> {
-        pub(crate) fn key(&self) -> &K {
-            &self.item.0
-        }
-
-        pub(crate) fn value(&self) -> &V {
-            &self.item.1
-        }
-
-        pub(crate) fn remove(&self) -> bool {
-            let mut map = sync::lock(&self.index.map);
-            let ours = map
-                .get(&self.item.0)
-                .is_some_and(|i| Arc::ptr_eq(i, &self.item));
-            let removed = if ours { map.remove(&self.item.0) } else { None };
-            drop(map);
-            self.index.unlinked.lock().unwrap().extend(removed);
-            ours
-        }
-
-        pub(crate) fn next(&self) -> Option<Entry<'g, K, V>> {
-            let index = self.index;
-            sync::lock(&index.map)
-                .range::<K, _>((Bound::Excluded(&self.item.0), Bound::Unbounded))
-                .next()
-                .map(|(_, i)| index.entry(i))
-        }
-    }
-}
-
-pub(crate) use imp::{Entry, Ordered};

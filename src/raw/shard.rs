@@ -1,11 +1,11 @@
-//! The raw layer: the shards, the two indexes and the protocol that keeps them consistent.
-//! Callers pass a pinned guard and `now`; the public layer (`store.rs`) validates input, pins
+//! One shard: its two indexes and the protocol that keeps them consistent. Callers pass a
+//! pinned guard and `now`; the raw store (`mod.rs`) routes, checks input and bounds, pins
 //! and reads the clock.
 //!
 //! # Layout
 //! Each shard (chosen by the top bits of a keyed ahash of the token) holds:
-//! - `tokens`: token -> [`Node`], the token index (see `index.rs`): skiplists split by the hash
-//!   bits after the shard's, or one hash index. A node, once linked, is never replaced.
+//! - `tokens`: token -> [`Node`], the token index (`token_index.rs`): skiplists split by the
+//!   hash bits after the shard's, or one hash index. A node, once linked, is never replaced.
 //! - `expiry`: `(deadline, node id)` -> the node (`Arc`, shared with the token index). One
 //!   entry per session at or before its deadline ("lazy" expiry index); cleanup pops the
 //!   front while `deadline <= now` and reaches the node through the entry, with no look-up.
@@ -14,6 +14,10 @@
 //! [`Version`] or the tombstone) and `scheduled` (the deadline its expiry entry is filed at).
 //! A version is its deadline and its data in one allocation (`version.rs`).
 //! Its id is its address: an entry holds its node, so the address is not reused meanwhile.
+//!
+//! Every change to a node's version goes through one compare-and-swap loop,
+//! [`Shard::update`]; `commit` and `commit_new` share one insert-or-update skeleton,
+//! [`Shard::upsert`].
 //!
 //! # Invariants (see `DESIGN.md` at the crate root; `loom-tests/` checks each)
 //! - **I1** `find` never returns a session whose deadline has passed (it compares the deadline
@@ -28,8 +32,10 @@
 //! - **I4** Per token, operations are linearizable at their slot CAS (or the insert that links
 //!   a fresh node): last commit wins; a returned delete is not undone by an earlier commit,
 //!   since a tombstone is final and a later commit links a new node.
-//! - **I5** Stale entries (left by shortening, or orphaned by a fresh commit racing a delete)
-//!   are dropped when cleanup reaches them; the id check makes them harmless.
+//! - **I5** Stale entries (left by a racing shortening, or orphaned by a fresh commit racing a
+//!   delete) are dropped when cleanup reaches them: an entry whose deadline is not its node's
+//!   `scheduled` settles as stale, so it is harmless. A shortening commit removes its own
+//!   old entry at once (`drop_stale`).
 //!
 //! # The commit/cleanup handshake
 //! A commit writes the version and then reads `scheduled`; a cleanup reschedule writes
@@ -40,19 +46,46 @@
 //! (Two `SeqCst` fences would do too; RMWs give the guarantee without relying on how a
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
-use crate::index::{After, Entry, Keyed, Ordered, TokenIndex, Tokens};
-use crate::slot::{Current, Slot};
-use crate::sync::{fence, seeded_bug, AtomicIsize, AtomicU64, Guard, Ordering, StatI64};
-use crate::version::{Owned, Version};
+use super::bounds::Usage;
+use super::expiry_index::{Entry, Ordered};
+use super::slot::{Current, Slot};
+use super::token_index::{After, Key, Keyed, TokenIndex, Tokens};
+use super::version::{Owned, Version};
+use crate::seeded_bugs::seeded_bug;
+use crate::sync::{fence, AtomicU64, Guard, Ordering, StatI64};
 use bytes::Bytes;
-use crossbeam_utils::CachePadded;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
-/// A borrowed key for look-ups: the caller's `&str` and its keyed hash (no allocation).
-pub(crate) struct Probe<'a> {
-    pub(crate) hash: u64,
-    pub(crate) token: &'a str,
+/// What [`Shard::update`]'s step does with the version it examined.
+enum Step<R> {
+    /// Swap in this version.
+    Put(Owned),
+    /// Swap in the tombstone.
+    Tombstone,
+    /// Leave the node as it is.
+    Stop(R),
+}
+
+/// What [`Shard::update`] did.
+enum Updated<'g, R> {
+    /// Swapped the version examined out.
+    Swapped,
+    /// The step stopped, with the version it examined.
+    Stopped(R, Current<'g, Version>),
+    /// The node holds the tombstone (the call helped unlink it).
+    Gone,
+}
+
+/// How [`Shard::settle`] settled a popped expiry entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Its session had expired: tombstoned and unlinked.
+    Reclaimed,
+    /// Its session's deadline had moved later: the entry was refiled there.
+    Rescheduled,
+    /// It no longer stood for its node (left by shortening or by a race): dropped.
+    Stale,
 }
 
 /// Due expiry entries a cleanup pass pops before settling them (see [`Shard::sweep`]).
@@ -92,6 +125,15 @@ impl Node {
         self as *const Node as usize
     }
 
+    /// The node's key in the token index.
+    #[inline]
+    fn key(&self) -> Key<'_> {
+        Key {
+            hash: self.hash,
+            token: &self.token,
+        }
+    }
+
     /// The token: built from a `&str`, so always UTF-8 (an empty string is unreachable).
     pub(crate) fn token(&self) -> &str {
         std::str::from_utf8(&self.token).unwrap_or_default()
@@ -115,15 +157,6 @@ pub(crate) struct Shard {
     bytes: StatI64,
     /// The store-wide counters that bounds are checked against; only for bounded stores.
     usage: Option<std::sync::Arc<Usage>>,
-}
-
-/// Store-wide sessions and bytes, kept only when the store has a bound. Updated at the
-/// points where a version enters or leaves a node (a link, a swap, a tombstone CAS), each of
-/// which has exactly one winner, so the counts are exact at quiescence.
-#[derive(Debug, Default)]
-pub(crate) struct Usage {
-    pub(crate) sessions: CachePadded<AtomicIsize>,
-    pub(crate) bytes: CachePadded<AtomicIsize>,
 }
 
 fn size(token: &[u8], data: &[u8]) -> isize {
@@ -151,7 +184,16 @@ pub(crate) struct Swept {
 }
 
 impl Swept {
-    pub(crate) fn add(&mut self, o: Swept) {
+    /// Counts one settled entry.
+    pub(crate) fn add(&mut self, s: Settled) {
+        match s {
+            Settled::Reclaimed => self.reclaimed += 1,
+            Settled::Rescheduled => self.rescheduled += 1,
+            Settled::Stale => self.stale += 1,
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: Swept) {
         self.reclaimed += o.reclaimed;
         self.rescheduled += o.rescheduled;
         self.stale += o.stale;
@@ -203,7 +245,7 @@ impl Shard {
     /// Calls `f(hash, node)` with each linked node after `after`, in key order, until `f`
     /// returns `false`.
     fn walk(&self, after: After<'_>, guard: &Guard, mut f: impl FnMut(u64, &Arc<Node>) -> bool) {
-        let first = after.map_or(0, |(h, _)| self.sub_index(h));
+        let first = after.map_or(0, |a| self.sub_index(a.hash));
         let mut go = true;
         for (i, t) in self.tokens.iter().enumerate().skip(first) {
             let after = if i == first { after } else { None };
@@ -243,18 +285,18 @@ impl Shard {
         }
     }
 
-    /// Links a fresh node for `probe` holding `v` (insert-if-absent), and files its entry
+    /// Links a fresh node for `key` holding `v` (insert-if-absent), and files its entry
     /// after the link (I2); a delete that slips in between leaves the entry an orphan,
     /// dropped by cleanup (I5). `Err(v)` if a node holds the token already (`v` taken back
     /// out of our node, which was built but never published; this only happens when inserts of
     /// one token race), and the caller looks the token up again.
-    fn link_fresh(&self, probe: &Probe<'_>, v: Owned, guard: &Guard) -> Result<(), Owned> {
-        let (dl, held) = (v.deadline, size(probe.token.as_bytes(), v.data()));
+    fn link_fresh(&self, key: Key<'_>, v: Owned, guard: &Guard) -> Result<(), Owned> {
+        let (dl, held) = (v.deadline, size(key.token, v.data()));
         let node = Arc::new(Node {
-            hash: probe.hash,
+            hash: key.hash,
             version: Slot::new(v),
             scheduled: AtomicU64::new(dl),
-            token: SmallVec::from_slice(probe.token.as_bytes()),
+            token: SmallVec::from_slice(key.token),
         });
         if self.tokens_of(node.hash).insert(&node, guard) {
             self.account(1, held);
@@ -279,30 +321,29 @@ impl Shard {
         self.expiry.len()
     }
 
-    /// Runs `f` with `probe`'s node, if one is linked: lock-free, no count bumped. The node
+    /// Runs `f` with `key`'s node, if one is linked: lock-free, no count bumped. The node
     /// is borrowed for the call only; versions loaded from it live as long as `guard` (they
     /// are retired to the epoch, and a linked node is only freed once tombstoned).
     #[inline]
     fn with_node<R>(
         &self,
-        probe: &Probe<'_>,
+        key: Key<'_>,
         guard: &Guard,
         f: impl FnOnce(&Arc<Node>) -> R,
     ) -> Option<R> {
-        self.tokens_of(probe.hash)
-            .with(probe.hash, probe.token.as_bytes(), guard, f)
+        self.tokens_of(key.hash).with(key, guard, f)
     }
 
-    /// The live version of `probe`, or why there is none: I1.
+    /// The live version of `key`, or why there is none: I1.
     #[inline]
     pub(crate) fn find<'g>(
         &self,
-        probe: &Probe<'_>,
+        key: Key<'_>,
         now: impl FnOnce() -> u64,
         guard: &'g Guard,
     ) -> Result<&'g Version, Miss> {
         let cur = self
-            .with_node(probe, guard, |n| n.version.load(guard))
+            .with_node(key, guard, |n| n.version.load(guard))
             .ok_or(Miss::Absent)?;
         let v = cur.get().ok_or(Miss::Absent)?;
         // The clock is read only for a hit, after the search: a miss costs no clock read, and
@@ -314,109 +355,159 @@ impl Shard {
         }
     }
 
-    /// The size (token + data) of the version `probe` holds, live or expired; `None` if none.
-    pub(crate) fn held_size(&self, probe: &Probe<'_>, guard: &Guard) -> Option<usize> {
-        let cur = self.with_node(probe, guard, |n| n.version.load(guard))?;
-        Some(probe.token.len() + cur.get()?.data().len())
+    /// The size (token + data) of the version `key` holds, live or expired; `None` if none.
+    pub(crate) fn held_size(&self, key: Key<'_>, guard: &Guard) -> Option<usize> {
+        let cur = self.with_node(key, guard, |n| n.version.load(guard))?;
+        Some(key.token.len() + cur.get()?.data().len())
     }
 
-    /// Inserts or overwrites `probe`'s session. `deadline` must be in the future.
-    pub(crate) fn commit(&self, probe: &Probe<'_>, data: Bytes, deadline: u64, guard: &Guard) {
-        let mut new = Some(Version::new(data, deadline));
+    /// The protocol's one compare-and-swap loop on a node's version. Loads the version,
+    /// asks `step` what to do with it, and swaps from exactly the version examined (I3); when
+    /// another thread's swap lands first, examines the winner. `spare` is the version the
+    /// caller brings: a failed swap gives it back, and `step` finds it there again (no
+    /// allocation per retry); the loop hands it back at the end. A tombstone is final: the
+    /// loop helps unlink the node and returns [`Updated::Gone`]. Accounts each swap.
+    fn update<'g, R>(
+        &self,
+        node: &Arc<Node>,
+        mut spare: Option<Owned>,
+        guard: &'g Guard,
+        mut step: impl FnMut(&'g Version, &mut Option<Owned>) -> Step<R>,
+    ) -> (Updated<'g, R>, Option<Owned>) {
+        let mut cur = node.version.load(guard);
         loop {
-            let done = self.with_node(probe, guard, |node| {
-                if seeded_bug!(OverwriteRemoveInsert) && self.unlink(node, guard) {
-                    return false; // BUG (loom only): unlink the node, then link a new one.
-                }
-                match self.overwrite(node, new.take().expect("version"), guard) {
-                    Ok(()) => true,
-                    Err(back) => {
-                        new = Some(back); // a tombstone: start again
-                        false
+            let Some(old) = cur.get() else {
+                // Another delete or cleanup owns the removal; help unlink.
+                self.unlink(node, guard);
+                return (Updated::Gone, spare);
+            };
+            let swapped = match step(old, &mut spare) {
+                Step::Stop(r) => return (Updated::Stopped(r, cur), spare),
+                Step::Put(new) => {
+                    let delta = new.data().len() as isize - old.data().len() as isize;
+                    match node.version.compare_exchange(cur, new, guard) {
+                        Ok(()) => {
+                            self.account(0, delta);
+                            Ok(())
+                        }
+                        Err((back, actual)) => {
+                            spare = Some(back);
+                            Err(actual)
+                        }
                     }
                 }
-            });
-            match done {
-                Some(true) => return,
-                Some(false) => {}
-                None => match self.link_fresh(probe, new.take().expect("version"), guard) {
-                    Ok(()) => return,
-                    // Another thread linked the token first: overwrite its node instead.
-                    Err(back) => new = Some(back),
-                },
+                Step::Tombstone => {
+                    let examined = if seeded_bug!(TombstoneUnexamined) {
+                        node.version.load(guard) // BUG (loom only): whatever the slot holds now.
+                    } else {
+                        cur
+                    };
+                    let done = node.version.compare_tombstone(examined, guard);
+                    if done.is_ok() {
+                        self.account(-1, -size(&node.token, old.data()));
+                    }
+                    done
+                }
+            };
+            match swapped {
+                Ok(()) => return (Updated::Swapped, spare),
+                Err(actual) => cur = actual,
             }
         }
     }
 
-    /// Inserts `probe`'s session only if no live session holds the token; `true` if it did.
+    /// The insert-or-update skeleton of `commit` and `commit_new`: runs `existing` on the
+    /// node linked under `key` (a tombstoned node: look again), else links a fresh node
+    /// holding `new` (another thread linked one first: look again). `existing` takes the
+    /// version and gives it back if the node turned out to be a tombstone.
+    fn upsert<R>(
+        &self,
+        key: Key<'_>,
+        new: Owned,
+        fresh: R,
+        guard: &Guard,
+        mut existing: impl FnMut(&Arc<Node>, Owned) -> Result<R, Owned>,
+    ) -> R {
+        let mut new = new;
+        loop {
+            let mut held = Some(new);
+            let r = self.with_node(key, guard, |node| {
+                existing(node, held.take().expect("version"))
+            });
+            new = match r {
+                Some(Ok(r)) => return r,
+                Some(Err(back)) => back,
+                None => match self.link_fresh(key, held.take().expect("version"), guard) {
+                    Ok(()) => return fresh,
+                    Err(back) => back,
+                },
+            };
+        }
+    }
+
+    /// Inserts or overwrites `key`'s session. `deadline` must be in the future.
+    pub(crate) fn commit(&self, key: Key<'_>, data: Bytes, deadline: u64, guard: &Guard) {
+        self.upsert(key, Version::new(data, deadline), (), guard, |node, new| {
+            if seeded_bug!(OverwriteRemoveInsert) && self.unlink(node, guard) {
+                return Err(new); // BUG (loom only): unlink the node, then link a new one.
+            }
+            let (done, spare) = self.update(node, Some(new), guard, |_, spare| {
+                Step::Put(spare.take().expect("version"))
+            });
+            match done {
+                Updated::Swapped => {
+                    // Handshake, commit side: the version is written; read `scheduled` by RMW.
+                    self.lower(node, deadline, guard);
+                    Ok(())
+                }
+                Updated::Gone | Updated::Stopped((), _) => Err(spare.expect("version given back")),
+            }
+        })
+    }
+
+    /// Inserts `key`'s session only if no live session holds the token; `true` if it did.
     /// `deadline` must be after `now`.
     ///
     /// Of racing inserters of a fresh token exactly one links its node (the index's
     /// insert-if-absent), and it files the entry after the link (I2), as commit does. On an
-    /// existing node, [`take_over`](Self::take_over) decides.
+    /// existing node a live version wins (`false`, the node untouched); an expired one is
+    /// replaced by a CAS from exactly the version examined (I3: a commit or commit_new that
+    /// lands first makes the CAS fail and is re-examined), which is an overwrite in every
+    /// respect the protocol cares about, so it takes overwrite's lowering step.
     pub(crate) fn commit_new(
         &self,
-        probe: &Probe<'_>,
+        key: Key<'_>,
         data: Bytes,
         deadline: u64,
         now: u64,
         guard: &Guard,
     ) -> bool {
-        let mut new = Some(Version::new(data, deadline));
-        loop {
-            let taken = self.with_node(probe, guard, |node| {
-                match self.take_over(node, new.take().expect("version"), now, guard) {
-                    Ok(inserted) => Some(inserted),
-                    Err(back) => {
-                        new = Some(back);
-                        None
+        self.upsert(
+            key,
+            Version::new(data, deadline),
+            true,
+            guard,
+            |node, new| {
+                let (done, spare) = self.update(node, Some(new), guard, |v, spare| {
+                    if v.deadline > now {
+                        Step::Stop(()) // a live session holds the token
+                    } else {
+                        Step::Put(spare.take().expect("version"))
                     }
+                });
+                match done {
+                    Updated::Swapped => {
+                        self.lower(node, deadline, guard);
+                        Ok(true)
+                    }
+                    Updated::Stopped((), _) => Ok(false),
+                    Updated::Gone => Err(spare.expect("version given back")),
                 }
-            });
-            match taken {
-                Some(Some(inserted)) => return inserted,
-                Some(None) => {}
-                None => match self.link_fresh(probe, new.take().expect("version"), guard) {
-                    Ok(()) => return true,
-                    Err(back) => new = Some(back),
-                },
-            }
-        }
+            },
+        )
     }
 
-    /// commit_new on an existing node: a live version wins (`Ok(false)`, the node untouched);
-    /// an expired one is replaced by a CAS from exactly the version examined (I3: a commit or
-    /// commit_new that lands first makes the CAS fail and is re-examined), which is an
-    /// overwrite in every respect the protocol cares about, so it takes overwrite's lowering
-    /// step (the commit side of the handshake). A tombstone: help unlink, `Err(new)`, and the
-    /// caller links a fresh node.
-    fn take_over(
-        &self,
-        node: &Arc<Node>,
-        mut new: Owned,
-        now: u64,
-        guard: &Guard,
-    ) -> Result<bool, Owned> {
-        let deadline = new.deadline;
-        let mut cur = node.version.load(guard);
-        loop {
-            let Some(v) = cur.get() else {
-                self.unlink(node, guard);
-                return Err(new);
-            };
-            if v.deadline > now {
-                return Ok(false); // a live session holds the token
-            }
-            match self.swap(node, cur, v, new, guard) {
-                Ok(()) => break,
-                Err((back, actual)) => (new, cur) = (back, actual),
-            }
-        }
-        self.lower(node, deadline, guard);
-        Ok(true)
-    }
-
-    /// Replaces `probe`'s session only if a live one holds the token (redis's `SET XX`);
+    /// Replaces `key`'s session only if a live one holds the token (redis's `SET XX`);
     /// `true` if it did. `data: None` keeps the examined version's data (a touch: only the
     /// deadline changes). `deadline` must be after `now`.
     ///
@@ -426,38 +517,35 @@ impl Shard {
     /// overwrite's lowering step.
     pub(crate) fn replace_live(
         &self,
-        probe: &Probe<'_>,
+        key: Key<'_>,
         data: Option<Bytes>,
         deadline: u64,
         now: u64,
         guard: &Guard,
     ) -> bool {
+        let mut spare = data.map(|d| Version::new(d, deadline));
+        let touch = spare.is_none();
         loop {
-            // `Some(done)`, or `None` to look again (the node was tombstoned).
-            let r = self.with_node(probe, guard, |node| {
-                let mut cur = node.version.load(guard);
-                loop {
-                    let Some(v) = cur.get() else {
-                        // Tombstoned: help unlink; a fresh node may be linked by now.
-                        self.unlink(node, guard);
-                        return None;
-                    };
+            let r = self.with_node(key, guard, |node| {
+                let (done, back) = self.update(node, spare.take(), guard, |v, spare| {
                     if v.deadline <= now {
-                        return Some(false);
+                        Step::Stop(())
+                    } else if touch {
+                        Step::Put(v.retimed(deadline))
+                    } else {
+                        Step::Put(spare.take().expect("version"))
                     }
-                    let (new, len) = match &data {
-                        Some(d) => (Version::new(d.clone(), deadline), d.len()),
-                        None => (v.retimed(deadline), v.data().len()),
-                    };
-                    let delta = len as isize - v.data().len() as isize;
-                    match node.version.replace(cur, Some(new), guard) {
-                        Ok(()) => {
-                            self.account(0, delta);
-                            self.lower(node, deadline, guard);
-                            return Some(true);
-                        }
-                        Err((_, actual)) => cur = actual,
+                });
+                // A touch's given-back version holds a loser's data: never reused.
+                spare = back.filter(|_| !touch);
+                match done {
+                    Updated::Swapped => {
+                        self.lower(node, deadline, guard);
+                        Some(true)
                     }
+                    Updated::Stopped((), _) => Some(false),
+                    // Tombstoned: a fresh node may be linked by now; look again.
+                    Updated::Gone => None,
                 }
             });
             match r {
@@ -465,46 +553,6 @@ impl Shard {
                 Some(Some(done)) => return done,
                 Some(None) => {}
             }
-        }
-    }
-
-    /// Swaps the node's version for `new`; `Err(new)` if the node is a tombstone (after
-    /// helping to unlink it): the caller starts again and links a fresh node.
-    fn overwrite(&self, node: &Arc<Node>, mut new: Owned, guard: &Guard) -> Result<(), Owned> {
-        let deadline = new.deadline;
-        let mut cur = node.version.load(guard);
-        loop {
-            let Some(old) = cur.get() else {
-                self.unlink(node, guard);
-                return Err(new);
-            };
-            match self.swap(node, cur, old, new, guard) {
-                Ok(()) => break,
-                Err((back, actual)) => (new, cur) = (back, actual),
-            }
-        }
-        // Handshake, commit side: the version is written; read `scheduled` by RMW.
-        self.lower(node, deadline, guard);
-        Ok(())
-    }
-
-    /// Swaps the node's version `cur` (holding `old`) for `new` by CAS, accounting the size
-    /// change; on failure gives `new` back with what the slot holds now.
-    fn swap<'g>(
-        &self,
-        node: &Node,
-        cur: Current<'g, Version>,
-        old: &Version,
-        new: Owned,
-        guard: &'g Guard,
-    ) -> Result<(), (Owned, Current<'g, Version>)> {
-        let delta = new.data().len() as isize - old.data().len() as isize;
-        match node.version.replace(cur, Some(new), guard) {
-            Ok(()) => {
-                self.account(0, delta);
-                Ok(())
-            }
-            Err((back, actual)) => Err((back.expect("version given back"), actual)),
         }
     }
 
@@ -546,10 +594,8 @@ impl Shard {
     /// back at its key and files again.
     fn file(&self, deadline: u64, node: &Arc<Node>, guard: &Guard) {
         fence(Ordering::SeqCst);
-        drop(
-            self.expiry
-                .get_or_insert_with((deadline, node.id()), || node.clone(), guard),
-        );
+        self.expiry
+            .insert_if_absent((deadline, node.id()), || node.clone(), guard);
     }
 
     /// After a shortening commit moved `scheduled` from `old` down: removes the entry at
@@ -571,25 +617,13 @@ impl Shard {
         }
     }
 
-    /// Deletes `probe`'s session; `true` if this call removed a live or expired version.
-    pub(crate) fn delete(&self, probe: &Probe<'_>, guard: &Guard) -> bool {
-        self.with_node(probe, guard, |node| {
-            let mut cur = node.version.load(guard);
-            loop {
-                let Some(old) = cur.get() else {
-                    // Another delete or cleanup owns the removal; help unlink.
-                    self.unlink(node, guard);
-                    return false;
-                };
-                // The CAS winner owns the removal (never trust the index's `remove` result).
-                let freed = size(probe.token.as_bytes(), old.data());
-                match node.version.replace(cur, None, guard) {
-                    Ok(()) => {
-                        self.account(-1, -freed);
-                        break;
-                    }
-                    Err((_, actual)) => cur = actual,
-                }
+    /// Deletes `key`'s session; `true` if this call removed a live or expired version (the
+    /// CAS winner owns the removal: the index's own `remove` result is never trusted).
+    pub(crate) fn delete(&self, key: Key<'_>, guard: &Guard) -> bool {
+        self.with_node(key, guard, |node| {
+            let (done, _) = self.update(node, None, guard, |_, _| Step::<()>::Tombstone);
+            if !matches!(done, Updated::Swapped) {
+                return false;
             }
             self.unlink(node, guard);
             let s = node.scheduled.load(Ordering::Acquire);
@@ -621,22 +655,16 @@ impl Shard {
             if batch.is_empty() {
                 return swept;
             }
-            // Read each popped node's version and probe its hash-index slot before settling
-            // any: the loads are independent, so their cache misses overlap instead of being
-            // paid one after another (in a large heap each is a cold, TLB-missing miss; this
-            // took 1k reclaims at 10M live from ~1.7x to ~1.3x their cost at 100k). Reads
-            // only: the protocol steps follow in `settle`, as if each entry had simply been
-            // settled a little after its pop.
+            // Read each popped node's version and look its token up before settling any: the
+            // loads are independent, so their cache misses overlap instead of being paid one
+            // after another (BENCHMARKS.md, cleanup at 10M). Reads only: the protocol steps
+            // follow in `settle`, as if each entry had simply been settled a little after its
+            // pop.
             for (_, node) in &batch {
                 if let Some(v) = node.version.load(guard).get() {
                     std::hint::black_box(v.deadline);
                 }
-                std::hint::black_box(self.tokens_of(node.hash).with(
-                    node.hash,
-                    &node.token,
-                    guard,
-                    |_| (),
-                ));
+                std::hint::black_box(self.tokens_of(node.hash).with(node.key(), guard, |_| ()));
             }
             for (d, node) in batch.drain(..) {
                 swept.add(self.settle(d, &node, now, guard));
@@ -645,7 +673,7 @@ impl Shard {
     }
 
     /// The deadline of this shard's first expiry entry that is not of `keep`'s token.
-    pub(crate) fn front_deadline(&self, keep: &Probe<'_>, guard: &Guard) -> Option<u64> {
+    pub(crate) fn front_deadline(&self, keep: Key<'_>, guard: &Guard) -> Option<u64> {
         self.front_not_of(keep, guard).map(|e| e.key().0)
     }
 
@@ -653,11 +681,11 @@ impl Shard {
     /// token: tokens that only share a hash are evictable).
     fn front_not_of<'g>(
         &'g self,
-        keep: &Probe<'_>,
+        keep: Key<'_>,
         guard: &'g Guard,
     ) -> Option<Entry<'g, ExpKey, Arc<Node>>> {
         let mut e = self.expiry.front(guard)?;
-        while e.value().hash == keep.hash && *e.value().token == *keep.token.as_bytes() {
+        while e.value().hash == keep.hash && *e.value().token == *keep.token {
             e = e.next()?;
         }
         Some(e)
@@ -667,84 +695,63 @@ impl Shard {
     /// settles it as cleanup would at the entry's own deadline: the session is tombstoned
     /// (CAS on the version examined, I3) if that deadline is its deadline, else its entry is
     /// rescheduled (it was extended) or dropped (stale). The same path as cleanup, from the
-    /// front, whatever the deadline. `None` if the shard has nothing to pop.
-    pub(crate) fn evict_front(&self, keep: &Probe<'_>, guard: &Guard) -> Option<Swept> {
+    /// front, whatever the deadline. `None` if the shard has nothing to pop, or another thread
+    /// popped the entry first.
+    pub(crate) fn evict_front(&self, keep: Key<'_>, guard: &Guard) -> Option<Settled> {
         let e = self.front_not_of(keep, guard)?;
         let d = e.key().0;
         if !e.remove() {
-            return Some(Swept::default()); // another evictor or cleanup popped it
+            return None; // another evictor or cleanup popped it
         }
         let node = e.value().clone();
-        drop(e);
         Some(self.settle(d, &node, d, guard))
     }
 
     /// Settles a popped entry at deadline `d` for `node`. The entry holds the node itself,
     /// so no look-up is needed: a node whose version is not the tombstone is linked (only a
     /// tombstoned node is ever unlinked, and null is final).
-    fn settle(&self, d: u64, node: &Arc<Node>, now: u64, guard: &Guard) -> Swept {
-        let stale = Swept {
-            stale: 1,
-            ..Swept::default()
-        };
+    fn settle(&self, d: u64, node: &Arc<Node>, now: u64, guard: &Guard) -> Settled {
         if node.scheduled.load(Ordering::Acquire) != d {
-            return stale; // `scheduled` moved: another entry stands for this node.
+            return Settled::Stale; // `scheduled` moved: another entry stands for this node.
         }
-        let mut cur = node.version.load(guard);
-        loop {
-            let Some(v) = cur.get() else {
-                self.unlink(node, guard); // tombstoned by a delete: help unlink.
-                return stale;
-            };
+        // I3: tombstone only the version examined, if it has expired.
+        let (done, _) = self.update(node, None, guard, |v, _| {
             if v.deadline <= now {
-                // I3: tombstone only the version examined.
-                let examined = if seeded_bug!(TombstoneUnexamined) {
-                    node.version.load(guard) // BUG (loom only): whatever the slot holds now.
-                } else {
-                    cur
-                };
-                match node.version.replace(examined, None, guard) {
-                    Ok(()) => {
-                        self.account(-1, -size(&node.token, v.data()));
-                        self.unlink(node, guard);
-                        return Swept {
-                            reclaimed: 1,
-                            ..Swept::default()
-                        };
-                    }
-                    Err((_, actual)) => {
-                        cur = actual;
-                        continue;
-                    }
-                }
-            }
-            // Extended: move `scheduled` from d to the version's deadline, then file there.
-            let later = v.deadline;
-            if node
-                .scheduled
-                .compare_exchange(d, later, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                return stale; // a shortening commit lowered it and filed its own entry.
-            }
-            self.file(later, node, guard);
-            // Handshake, cleanup side: re-read the version by RMW. A commit that swapped it
-            // after we read it may have seen the old `scheduled` and filed nothing.
-            let latest = if seeded_bug!(HandshakePlainLoads) {
-                node.version.load(guard) // BUG (loom only): a load, not an RMW.
+                Step::Tombstone
             } else {
-                node.version.read_latest(cur, guard)
-            };
-            if !latest.same(cur) && !seeded_bug!(NoHandshakeRecheck) {
-                if let Some(v2) = latest.get() {
-                    self.lower(node, v2.deadline, guard);
-                }
+                Step::Stop(v.deadline)
             }
-            return Swept {
-                rescheduled: 1,
-                ..Swept::default()
-            };
+        });
+        let (later, examined) = match done {
+            Updated::Swapped => {
+                self.unlink(node, guard);
+                return Settled::Reclaimed;
+            }
+            Updated::Gone => return Settled::Stale, // tombstoned by a delete (helped unlink)
+            Updated::Stopped(later, examined) => (later, examined),
+        };
+        // Extended: move `scheduled` from d to the version's deadline, then file there.
+        if node
+            .scheduled
+            .compare_exchange(d, later, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Settled::Stale; // a shortening commit lowered it and filed its own entry.
         }
+        self.file(later, node, guard);
+        // Handshake, cleanup side: re-read the version by RMW. A commit that swapped it
+        // after we read it may have seen the old `scheduled` and filed nothing.
+        let latest = if seeded_bug!(HandshakePlainLoads) {
+            node.version.load(guard) // BUG (loom only): a load, not an RMW.
+        } else {
+            node.version.read_latest(examined, guard)
+        };
+        if !latest.same(examined) && !seeded_bug!(NoHandshakeRecheck) {
+            if let Some(v2) = latest.get() {
+                self.lower(node, v2.deadline, guard);
+            }
+        }
+        Settled::Rescheduled
     }
 
     /// Calls `f(hash, token, version)` with each live session of this shard after `after`, in

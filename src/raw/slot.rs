@@ -4,8 +4,9 @@
 //!
 //! Invariants kept here:
 //! - A pointer in the slot is either null or came from `Box`/`Owned` and is owned by the slot.
-//! - A version leaves the slot only through [`Slot::replace`], whose CAS has exactly one
-//!   winner; the winner retires it (epoch `defer_destroy`), exactly once.
+//! - A version leaves the slot only through [`Slot::compare_exchange`] or
+//!   [`Slot::compare_tombstone`], whose CAS has exactly one winner; the winner retires it
+//!   (epoch `defer_destroy`), exactly once.
 //! - While a thread's guard is pinned, no version it loaded can be freed, so its address
 //!   cannot be reused: a CAS against a loaded version is exact (no ABA).
 //! - Null is final: no operation stores a version into a slot that holds null.
@@ -60,43 +61,53 @@ mod imp {
             Current(self.ptr.load(Ordering::Acquire, guard))
         }
 
-        /// Swaps `cur` for `new` (`None`: the tombstone) if the slot still holds `cur`, and
+        /// Swaps `cur` for `new` if the slot still holds `cur` (a CAS: it can fail), and
         /// retires `cur`. On failure, gives `new` back with what the slot holds now.
-        pub(crate) fn replace<'g>(
+        pub(crate) fn compare_exchange<'g>(
             &self,
             cur: Current<'g, T>,
-            new: Option<Owned<T>>,
+            new: Owned<T>,
             guard: &'g Guard,
-        ) -> Result<(), (Option<Owned<T>>, Current<'g, T>)> {
-            let res = match new {
-                Some(b) => self
-                    .ptr
-                    .compare_exchange(cur.0, b, Ordering::AcqRel, Ordering::Acquire, guard)
-                    .map_err(|e| (Some(e.new), Current(e.current))),
-                None => self
-                    .ptr
-                    .compare_exchange(
-                        cur.0,
-                        Shared::null(),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                        guard,
-                    )
-                    .map_err(|e| (None, Current(e.current))),
-            };
-            res.map(|_| {
-                if !cur.0.is_null() {
-                    // SAFETY: our CAS removed `cur` from the slot, so no thread can load it any
-                    // more and only we retire it; threads that loaded it before are pinned, and
-                    // destruction waits for them.
-                    unsafe { guard.defer_destroy(cur.0) };
+        ) -> Result<(), (Owned<T>, Current<'g, T>)> {
+            match self
+                .ptr
+                .compare_exchange(cur.0, new, Ordering::AcqRel, Ordering::Acquire, guard)
+            {
+                Ok(_) => {
+                    // SAFETY: our CAS removed `cur` from the slot.
+                    unsafe { retire(cur, guard) };
+                    Ok(())
                 }
-            })
+                Err(e) => Err((e.new, Current(e.current))),
+            }
+        }
+
+        /// Swaps `cur` for the tombstone if the slot still holds `cur` (a CAS: it can fail),
+        /// and retires `cur`. On failure, what the slot holds now.
+        pub(crate) fn compare_tombstone<'g>(
+            &self,
+            cur: Current<'g, T>,
+            guard: &'g Guard,
+        ) -> Result<(), Current<'g, T>> {
+            match self.ptr.compare_exchange(
+                cur.0,
+                Shared::null(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                guard,
+            ) {
+                Ok(_) => {
+                    // SAFETY: our CAS removed `cur` from the slot.
+                    unsafe { retire(cur, guard) };
+                    Ok(())
+                }
+                Err(e) => Err(Current(e.current)),
+            }
         }
 
         /// Reads the slot's newest value with a read-modify-write (a CAS of `cur` for itself):
         /// unlike a load, it cannot return a value older than the latest in the slot's
-        /// modification order. Part of the commit/cleanup handshake (see `raw.rs`).
+        /// modification order. Part of the commit/cleanup handshake (see `shard.rs`).
         pub(crate) fn read_latest<'g>(
             &self,
             cur: Current<'g, T>,
@@ -128,6 +139,19 @@ mod imp {
                 );
                 (!p.is_null()).then(|| p.into_owned())
             }
+        }
+    }
+
+    /// Retires a version a CAS removed: freed once no guard pinned before can still see it.
+    ///
+    /// # Safety
+    /// The caller's CAS has just removed `cur` from its slot, so no thread can load it any
+    /// more and this is its only retirement.
+    unsafe fn retire<T: ?Sized + Pointable>(cur: Current<'_, T>, guard: &Guard) {
+        if !cur.0.is_null() {
+            // SAFETY: by the contract, `cur` left the slot by our CAS and is retired once;
+            // threads that loaded it before are pinned, and destruction waits for them.
+            unsafe { guard.defer_destroy(cur.0) };
         }
     }
 
@@ -198,33 +222,59 @@ mod imp {
             Current(self.ptr.load(Ordering::Acquire), PhantomData)
         }
 
-        pub(crate) fn replace<'g>(
+        pub(crate) fn compare_exchange<'g>(
             &self,
             cur: Current<'g, T>,
-            new: Option<Box<T>>,
+            new: Box<T>,
             _guard: &'g Guard,
-        ) -> Result<(), (Option<Box<T>>, Current<'g, T>)> {
-            let raw = new.map_or(ptr::null_mut(), Box::into_raw);
+        ) -> Result<(), (Box<T>, Current<'g, T>)> {
+            let raw = Box::into_raw(new);
             match self
                 .ptr
                 .compare_exchange(cur.0, raw, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    if !cur.0.is_null() {
-                        // SAFETY: our CAS removed it from the slot; it came from Box::into_raw.
-                        let b = unsafe { Box::from_raw(cur.0) };
-                        if crate::sync::seeded_bug!(ReplaceLeaks) {
-                            std::mem::forget(b); // BUG (loom only): the winner never retires it.
-                        } else {
-                            self.retired.lock().unwrap().push(b);
-                        }
-                    }
+                    // SAFETY: our CAS removed `cur` from the slot.
+                    unsafe { self.retire(cur) };
                     Ok(())
                 }
-                Err(actual) => {
-                    // SAFETY: `raw` was never published; we still own it.
-                    let back = (!raw.is_null()).then(|| unsafe { Box::from_raw(raw) });
-                    Err((back, Current(actual, PhantomData)))
+                // SAFETY: `raw` came from `Box::into_raw` above and was never published.
+                Err(actual) => Err((unsafe { Box::from_raw(raw) }, Current(actual, PhantomData))),
+            }
+        }
+
+        pub(crate) fn compare_tombstone<'g>(
+            &self,
+            cur: Current<'g, T>,
+            _guard: &'g Guard,
+        ) -> Result<(), Current<'g, T>> {
+            match self.ptr.compare_exchange(
+                cur.0,
+                ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: our CAS removed `cur` from the slot.
+                    unsafe { self.retire(cur) };
+                    Ok(())
+                }
+                Err(actual) => Err(Current(actual, PhantomData)),
+            }
+        }
+
+        /// Keeps a version a CAS removed until the slot drops (loom has no epoch).
+        ///
+        /// # Safety
+        /// The caller's CAS has just removed `cur` from this slot: nobody else owns it.
+        unsafe fn retire(&self, cur: Current<'_, T>) {
+            if !cur.0.is_null() {
+                // SAFETY: by the contract we own it now; it came from `Box::into_raw`.
+                let b = unsafe { Box::from_raw(cur.0) };
+                if crate::seeded_bugs::seeded_bug!(ReplaceLeaks) {
+                    std::mem::forget(b); // BUG (loom only): the winner never retires it.
+                } else {
+                    self.retired.lock().unwrap().push(b);
                 }
             }
         }

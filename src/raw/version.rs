@@ -1,7 +1,7 @@
 //! A session's committed value: its deadline and its data, in one allocation.
 //!
-//! A version is what a node's [`Slot`](crate::slot::Slot) points to. Data up to
-//! [`FIND_COPY_LIMIT`] bytes (a typical session) is stored inline, right after a
+//! A version is what a node's `Slot` points to. Data up to
+//! [`INLINE_LIMIT`] bytes (a typical session) is stored inline, right after a
 //! 16-byte header: a read goes node -> version and finds the data there, one dependent cache
 //! miss less than a version holding a `Bytes` that points elsewhere, and a commit makes one
 //! allocation, not two. Larger data stays in the caller's `Bytes` (kept in the tail), so
@@ -14,11 +14,15 @@
 
 use bytes::Bytes;
 
-use crate::store::FIND_COPY_LIMIT;
+/// [`MemStore::find`](crate::MemStore::find) copies data up to this many bytes, and shares
+/// larger data by reference count: on a hot session read by several threads, a small copy is
+/// faster than the shared counter's cache-line traffic (BENCHMARKS.md). Data this size is held
+/// inside its version.
+pub const INLINE_LIMIT: usize = 1024;
 
 #[cfg(not(memstore_loom))]
 mod imp {
-    use super::{Bytes, FIND_COPY_LIMIT};
+    use super::{Bytes, INLINE_LIMIT};
     use crossbeam_epoch::Pointable;
     use std::alloc::{self, Layout};
     use std::cell::UnsafeCell;
@@ -128,7 +132,7 @@ mod imp {
         type Init = (Bytes, u64);
 
         unsafe fn init((data, deadline): Self::Init) -> usize {
-            if data.len() > FIND_COPY_LIMIT {
+            if data.len() > INLINE_LIMIT {
                 build_shared(owned_exactly(data), deadline)
             } else {
                 build_inline(&data, deadline)
@@ -220,7 +224,7 @@ mod imp {
 
 #[cfg(memstore_loom)]
 mod imp {
-    use super::{Bytes, FIND_COPY_LIMIT};
+    use super::{Bytes, INLINE_LIMIT};
 
     /// Under loom: a boxed version.
     pub(crate) type Owned = Box<Version>;
@@ -252,7 +256,7 @@ mod imp {
         }
 
         pub(crate) fn to_bytes(&self) -> Bytes {
-            if self.data.len() <= FIND_COPY_LIMIT {
+            if self.data.len() <= INLINE_LIMIT {
                 Bytes::copy_from_slice(&self.data)
             } else {
                 self.data.clone()
@@ -278,8 +282,8 @@ mod tests {
             16,
             17,
             128,
-            FIND_COPY_LIMIT,
-            FIND_COPY_LIMIT + 1,
+            INLINE_LIMIT,
+            INLINE_LIMIT + 1,
             5000,
         ] {
             let owned: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
@@ -294,7 +298,7 @@ mod tests {
             if len > 0 {
                 assert_eq!(
                     out.as_ptr() == v.data().as_ptr(),
-                    len > FIND_COPY_LIMIT,
+                    len > INLINE_LIMIT,
                     "len {len}"
                 );
             }

@@ -1,0 +1,404 @@
+//! The raw store: everything below the public facade (`store/`). It routes each token to its
+//! shard, checks input and bounds, runs the protocol's operations, evicts and sweeps, and
+//! keeps the counters. Callers (the facade, the cleanup thread, snapshots) hand it tokens,
+//! data and deadlines in nanoseconds; it pins the epoch and reads the clock itself.
+//!
+//! - `shard.rs`: one shard's two indexes and the protocol that keeps them consistent (the
+//!   invariants, the step order and what loom checks: see there and `DESIGN.md`).
+//! - `token_index.rs`, `expiry_index.rs`: the two indexes, each behind the small interface
+//!   the protocol needs.
+//! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (the crate's
+//!   only `unsafe` code).
+//! - `bounds.rs`: limits and admission checks; `counters.rs`: statistics.
+
+mod bounds;
+mod counters;
+mod expiry_index;
+mod shard;
+#[allow(unsafe_code)]
+mod slot;
+mod token_index;
+#[allow(unsafe_code)]
+mod version;
+
+pub use bounds::{WhenFull, SESSION_OVERHEAD};
+pub use token_index::TokenIndex;
+pub use version::INLINE_LIMIT;
+
+pub(crate) use bounds::Bounds;
+pub(crate) use counters::{Counters, ReadStats};
+pub(crate) use shard::{Miss, Settled, Shard, Swept};
+pub(crate) use token_index::Key;
+pub(crate) use version::Version;
+
+use crate::clock::{self, StoreClock};
+use crate::sync::{self, Guard};
+use crate::Error;
+use ahash::RandomState;
+use bytes::Bytes;
+use crossbeam_utils::CachePadded;
+use std::time::SystemTime;
+
+/// Skiplists that hold a store's token index (split across its shards): a descent costs
+/// log2(sessions / TOKEN_SKIPLISTS) levels; each empty skiplist costs ~400 bytes.
+const TOKEN_SKIPLISTS: usize = 4096;
+
+/// What a raw store is built from ([`Builder`](crate::Builder)'s settings).
+pub(crate) struct Config {
+    /// A power of two, at most 4096.
+    pub(crate) shards: usize,
+    pub(crate) token_index: TokenIndex,
+    pub(crate) clock: StoreClock,
+    pub(crate) max_token_len: usize,
+    pub(crate) max_data_len: usize,
+    pub(crate) max_sessions: Option<usize>,
+    pub(crate) max_bytes: Option<usize>,
+    pub(crate) when_full: WhenFull,
+    /// Tests only (feature `test-hooks`): every token hashes alike.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) collide: bool,
+}
+
+/// The raw store, shared by the facade, the cleanup thread and the snapshot thread.
+pub(crate) struct Store {
+    shards: Box<[CachePadded<Shard>]>,
+    /// `hash >> shift` is the shard index.
+    shift: u32,
+    hasher: RandomState,
+    #[cfg(feature = "test-hooks")]
+    collide: bool,
+    pub(crate) clock: StoreClock,
+    pub(crate) max_token_len: usize,
+    pub(crate) max_data_len: usize,
+    pub(crate) token_index: TokenIndex,
+    /// `Some` only when a bound is set.
+    pub(crate) bounds: Option<Bounds>,
+    pub(crate) counters: Counters,
+    pub(crate) reads: ReadStats,
+}
+
+impl Store {
+    pub(crate) fn new(c: Config) -> Store {
+        let n = c.shards;
+        // Skiplist token indexes per shard: TOKEN_SKIPLISTS in all, so a descent is
+        // log2(sessions / TOKEN_SKIPLISTS) levels whatever the shard count.
+        let sub_bits = (TOKEN_SKIPLISTS / n).max(1).trailing_zeros();
+        let bounds = Bounds::new(c.max_sessions, c.max_bytes, c.when_full);
+        let usage = bounds.as_ref().map(|b| b.usage.clone());
+        Store {
+            shards: (0..n)
+                .map(|_| {
+                    CachePadded::new(Shard::new(
+                        usage.clone(),
+                        c.token_index,
+                        n.trailing_zeros(),
+                        sub_bits,
+                    ))
+                })
+                .collect(),
+            shift: 64 - n.trailing_zeros(),
+            hasher: new_hasher(),
+            #[cfg(feature = "test-hooks")]
+            collide: c.collide,
+            clock: c.clock,
+            max_token_len: c.max_token_len,
+            max_data_len: c.max_data_len,
+            token_index: c.token_index,
+            bounds,
+            counters: Counters::default(),
+            reads: ReadStats::new(),
+        }
+    }
+
+    /// The shards, in key order.
+    pub(crate) fn shards(&self) -> &[CachePadded<Shard>] {
+        &self.shards
+    }
+
+    // ---- Input ----
+
+    /// Validates a commit's input against this store's limits; the deadline in nanoseconds.
+    pub(crate) fn check(
+        &self,
+        token: &str,
+        data_len: usize,
+        expiry: SystemTime,
+    ) -> Result<u64, Error> {
+        self.check_token(token)?;
+        if data_len > self.max_data_len {
+            return Err(Error::DataTooLarge {
+                len: data_len,
+                max: self.max_data_len,
+            });
+        }
+        clock::to_nanos(expiry).ok_or(Error::ExpiryOutOfRange)
+    }
+
+    pub(crate) fn check_token(&self, token: &str) -> Result<(), Error> {
+        if token.is_empty() {
+            return Err(Error::EmptyToken);
+        }
+        if token.len() > self.max_token_len {
+            return Err(Error::TokenTooLong {
+                len: token.len(),
+                max: self.max_token_len,
+            });
+        }
+        Ok(())
+    }
+
+    // ---- Routing ----
+
+    /// The keyed hash of `token`: orders the token index, and its top bits pick the shard.
+    #[inline]
+    pub(crate) fn hash(&self, token: &str) -> u64 {
+        #[cfg(feature = "test-hooks")]
+        if self.collide {
+            return 0;
+        }
+        self.hasher.hash_one(token)
+    }
+
+    /// The shard of `hash`: its top bits, so shards follow one another in key order.
+    #[inline]
+    pub(crate) fn shard_index(&self, hash: u64) -> usize {
+        hash.checked_shr(self.shift).unwrap_or(0) as usize
+    }
+
+    #[inline]
+    fn route<'t>(&self, token: &'t str) -> (&Shard, Key<'t>) {
+        let hash = self.hash(token);
+        let key = Key {
+            hash,
+            token: token.as_bytes(),
+        };
+        (&self.shards[self.shard_index(hash)], key)
+    }
+
+    // ---- Operations: each validated by the caller (`check`), deadlines in nanoseconds ----
+
+    /// Inserts or overwrites `token`'s session; a deadline at or before now deletes it.
+    pub(crate) fn commit(&self, token: &str, data: Bytes, deadline: u64) -> Result<(), Error> {
+        let now = self.clock.now_nanos();
+        let guard = sync::pin();
+        let (shard, key) = self.route(token);
+        if deadline <= now {
+            shard.delete(key, &guard);
+            return Ok(());
+        }
+        self.admit(shard, key, token.len() + data.len(), now, &guard)?;
+        shard.commit(key, data, deadline, &guard);
+        self.evict(key, &guard);
+        Ok(())
+    }
+
+    /// Inserts `token`'s session if no live session holds it; `true` if it did. A deadline
+    /// at or before now inserts nothing and says whether the token was free.
+    pub(crate) fn commit_new(
+        &self,
+        token: &str,
+        data: Bytes,
+        deadline: u64,
+    ) -> Result<bool, Error> {
+        let now = self.clock.now_nanos();
+        let guard = sync::pin();
+        let (shard, key) = self.route(token);
+        if deadline <= now {
+            return Ok(shard.find(key, || now, &guard).is_err());
+        }
+        self.admit(shard, key, token.len() + data.len(), now, &guard)?;
+        let inserted = shard.commit_new(key, data, deadline, now, &guard);
+        self.evict(key, &guard);
+        Ok(inserted)
+    }
+
+    /// Replaces `token`'s session only if a live one holds it; `data: None` keeps its data
+    /// (a touch). A deadline at or before now deletes a live session. `true` if it did.
+    pub(crate) fn replace_live(
+        &self,
+        token: &str,
+        data: Option<Bytes>,
+        deadline: u64,
+    ) -> Result<bool, Error> {
+        let now = self.clock.now_nanos();
+        let guard = sync::pin();
+        let (shard, key) = self.route(token);
+        if deadline <= now {
+            if shard.find(key, || now, &guard).is_err() {
+                return Ok(false);
+            }
+            return Ok(shard.delete(key, &guard));
+        }
+        // A touch keeps the data: it never grows the store.
+        if let Some(data) = &data {
+            self.admit(shard, key, token.len() + data.len(), now, &guard)?;
+        }
+        let replaced = shard.replace_live(key, data, deadline, now, &guard);
+        self.evict(key, &guard);
+        Ok(replaced)
+    }
+
+    /// Calls `f` with `token`'s live version, counting the read.
+    #[inline]
+    pub(crate) fn find_with<R>(&self, token: &str, f: impl FnOnce(&Version) -> R) -> Option<R> {
+        let guard = sync::pin();
+        let (shard, key) = self.route(token);
+        let found = shard.find(key, || self.clock.now_nanos(), &guard);
+        self.reads.record(&found);
+        found.ok().map(f)
+    }
+
+    /// `token`'s live deadline (not counted as a read).
+    pub(crate) fn deadline(&self, token: &str) -> Option<u64> {
+        let now = self.clock.now_nanos();
+        let guard = sync::pin();
+        let (shard, key) = self.route(token);
+        shard.find(key, || now, &guard).ok().map(|v| v.deadline)
+    }
+
+    /// Removes `token`'s session, if any.
+    pub(crate) fn delete(&self, token: &str) {
+        let guard = sync::pin();
+        let (shard, key) = self.route(token);
+        shard.delete(key, &guard);
+    }
+
+    // ---- Bounds ----
+
+    /// Admission before a commit-like write of a session that will hold `size` bytes (token
+    /// and data). A session that could never fit alone is refused whatever the policy.
+    /// Refuse: checks against what the token holds now, reclaiming expired sessions once if
+    /// that would make room. Evict: admits; the caller runs [`evict`](Self::evict) after the
+    /// write.
+    fn admit(
+        &self,
+        shard: &Shard,
+        key: Key<'_>,
+        size: usize,
+        now: u64,
+        guard: &Guard,
+    ) -> Result<(), Error> {
+        let Some(b) = &self.bounds else {
+            return Ok(());
+        };
+        b.never_fits(size)?;
+        if b.when_full == WhenFull::Refuse {
+            let held = shard.held_size(key, guard);
+            let grows = held.is_none_or(|h| size > h);
+            if grows && b.fits(held, size).is_err() {
+                self.sweep(now); // expired sessions make room first, maybe the token's own
+                b.fits(shard.held_size(key, guard), size)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a write under [`WhenFull::EvictSoonest`]: evicts the soonest-expiring sessions
+    /// of other tokens until the store is within its bounds again. Each pop reclaims a
+    /// session, reschedules an extended one's entry (once per extension) or drops a stale
+    /// entry, so the loop ends. Concurrent commits may overshoot by what they add between
+    /// their write and their eviction: at most one session, and one session's bytes, per
+    /// thread in flight.
+    fn evict(&self, keep: Key<'_>, guard: &Guard) {
+        let Some(b) = &self.bounds else { return };
+        if b.when_full != WhenFull::EvictSoonest {
+            return;
+        }
+        while b.maybe_over() && b.over() {
+            let soonest = self
+                .shards
+                .iter()
+                .filter_map(|s| s.front_deadline(keep, guard).map(|d| (d, &**s)))
+                .min_by_key(|(d, _)| *d);
+            let Some((_, s)) = soonest else { break };
+            let c = &self.counters;
+            match s.evict_front(keep, guard) {
+                Some(Settled::Reclaimed) => Counters::add(&c.evicted, 1),
+                Some(Settled::Rescheduled) => Counters::add(&c.rescheduled, 1),
+                Some(Settled::Stale) => Counters::add(&c.stale, 1),
+                None => {}
+            }
+        }
+    }
+
+    /// Whether a session of `size` bytes fits the bounds as they stand, with no eviction and
+    /// no token held (a snapshot load's check).
+    pub(crate) fn fits_fresh(&self, size: usize) -> bool {
+        self.bounds
+            .as_ref()
+            .is_none_or(|b| b.fits(None, size).is_ok())
+    }
+
+    // ---- Cleanup ----
+
+    /// One cleanup pass over every shard at `now`.
+    pub(crate) fn sweep(&self, now: u64) -> Swept {
+        let guard = sync::pin();
+        let mut total = Swept::default();
+        for shard in self.shards.iter() {
+            total.merge(shard.sweep(now, &guard));
+        }
+        drop(guard);
+        // The pass retired a version and an expiry entry per reclaimed session; free them
+        // here rather than leave them to whichever reader's pin happens to collect next.
+        sync::collect_retired(2 * (total.reclaimed + total.stale + total.rescheduled));
+        let c = &self.counters;
+        Counters::add(&c.passes, 1);
+        Counters::add(&c.reclaimed, total.reclaimed);
+        Counters::add(&c.rescheduled, total.rescheduled);
+        Counters::add(&c.stale, total.stale);
+        total
+    }
+
+    /// Counts a cleanup pass that panicked ([`Stats::cleanup_panics`](crate::Stats)).
+    pub(crate) fn note_cleanup_panic(&self) {
+        Counters::add(&self.counters.cleanup_panics, 1);
+    }
+
+    // ---- Sizes ----
+
+    /// Sessions held. A bounded store reads its one store-wide count (the one its bounds are
+    /// kept by); an unbounded one sums its shards' counts (exact when no write is in flight).
+    pub(crate) fn len(&self) -> usize {
+        match &self.bounds {
+            // The shards' counts, read one after another, can add a session evicted from a
+            // shard already read to one committed into a shard read later.
+            Some(b) => b.sessions(),
+            None => self.shards.iter().map(|s| s.len()).sum(),
+        }
+    }
+
+    /// Entries in the expiry indexes.
+    pub(crate) fn expiry_entries(&self) -> usize {
+        self.shards.iter().map(|s| s.expiry_len()).sum()
+    }
+
+    /// Bytes (tokens + data) held.
+    pub(crate) fn bytes(&self) -> usize {
+        usize::try_from(self.shards.iter().map(|s| s.bytes()).sum::<i64>()).unwrap_or(0)
+    }
+
+    /// Checks every shard's structural invariants (DESIGN.md's I2 and I5); only meaningful
+    /// when no operation is in flight. The number of stale expiry entries.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn check_invariants(&self) -> Result<usize, String> {
+        let guard = sync::pin();
+        let mut stale = 0;
+        for s in self.shards.iter() {
+            stale += s.check_quiescent(&guard)?;
+        }
+        Ok(stale)
+    }
+}
+
+#[cfg(not(memstore_loom))]
+fn new_hasher() -> RandomState {
+    RandomState::new()
+}
+
+/// Fixed seeds under loom: a model must make the same choices on every iteration, and the
+/// hash orders both indexes.
+#[cfg(memstore_loom)]
+fn new_hasher() -> RandomState {
+    RandomState::with_seeds(1, 2, 3, 4)
+}
