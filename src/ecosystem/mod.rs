@@ -22,3 +22,5 @@
 pub mod actix;
 #[cfg(feature = "tower-sessions")]
 pub mod tower;
+#[cfg(feature = "tower-sessions")]
+pub(crate) mod tower_record;

@@ -51,12 +51,13 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! ```
 
+use super::tower_record;
 use crate::MemStore;
 use async_trait::async_trait;
+use std::future::ready;
 use std::sync::Arc;
-use std::time::SystemTime;
 use tower_sessions_core::session::{Id, Record};
-use tower_sessions_core::session_store::{Error, Result};
+use tower_sessions_core::session_store::Result;
 use tower_sessions_core::{ExpiredDeletion, SessionStore};
 
 /// A tower-sessions `SessionStore` over a shared [`MemStore`]: a cheap [`Clone`] handle.
@@ -126,16 +127,6 @@ impl MemStoreSessions {
     ) -> std::result::Result<crate::LoadReport, crate::SnapshotError> {
         self.store.load(path)
     }
-
-    /// A record's stored form (MessagePack); shared with the Redis near-cache's store.
-    pub(crate) fn encode(record: &Record) -> Result<Vec<u8>> {
-        rmp_serde::to_vec(record).map_err(|e| Error::Encode(e.to_string()))
-    }
-
-    /// The inverse of [`encode`](Self::encode).
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Record> {
-        rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
-    }
 }
 
 impl Default for MemStoreSessions {
@@ -158,27 +149,15 @@ impl From<Arc<MemStore>> for MemStoreSessions {
     }
 }
 
-fn backend(e: crate::Error) -> Error {
-    Error::Backend(e.to_string())
-}
-
 #[async_trait]
 impl SessionStore for MemStoreSessions {
     /// Inserts the record under a fresh id: atomic insert-if-absent, drawing a new
     /// `record.id` while a live session holds the current one.
     async fn create(&self, record: &mut Record) -> Result<()> {
-        let expiry = SystemTime::from(record.expiry_date);
-        loop {
-            let data = Self::encode(record)?;
-            if self
-                .store
-                .commit_new(&record.id.to_string(), data, expiry)
-                .map_err(backend)?
-            {
-                return Ok(());
-            }
-            record.id = Id::default();
-        }
+        tower_record::create(record, |id, data, expiry| {
+            ready(self.store.commit_new(&id, data, expiry))
+        })
+        .await
     }
 
     /// Overwrites the record if a live session holds its id; its `expiry_date` is the
@@ -186,21 +165,16 @@ impl SessionStore for MemStoreSessions {
     /// (deleted by a logout or `cycle_id` while this request ran, or expired), stores nothing
     /// and returns `Ok(())`: the session stays over (see the [module docs](self)).
     async fn save(&self, record: &Record) -> Result<()> {
-        let data = Self::encode(record)?;
-        self.store
-            .commit_existing(
-                &record.id.to_string(),
-                data,
-                SystemTime::from(record.expiry_date),
-            )
-            .map(drop)
-            .map_err(backend)
+        tower_record::save(record, |id, data, expiry| {
+            ready(self.store.commit_existing(&id, data, expiry))
+        })
+        .await
     }
 
     /// The live record, or `None` when missing or expired.
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         self.store
-            .find_with(&id.to_string(), Self::decode)
+            .find_with(&id.to_string(), tower_record::decode)
             .transpose()
     }
 

@@ -1,7 +1,7 @@
 //! The raw store's counters, summed on demand into [`Stats`](crate::Stats). Outside the
 //! protocol: nothing decides anything by them.
 
-use super::Miss;
+use super::shard::Miss;
 use crate::sync::StatU64;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::Ordering::Relaxed;

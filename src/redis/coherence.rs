@@ -19,10 +19,11 @@
 //!   one; if the swap lands between its check and its store, the store goes into the retired
 //!   tier, which no later read loads.
 
+use super::conn::lock;
 use crate::{Bytes, MemStore};
 use ahash::RandomState;
 use arc_swap::{ArcSwap, Guard};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// Buckets of the conflict epochs (a power of two).
@@ -56,10 +57,6 @@ pub(super) struct Tier {
     /// an operation's check of it and its local store one step.
     buckets: Box<[Mutex<u64>]>,
     hasher: RandomState,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Tier {

@@ -200,6 +200,30 @@ impl Shared {
         Counters::bump(&self.counters.invalidations);
     }
 
+    /// A read (`find`, `expiry`): `local`'s answer from the local tier while the lease holds
+    /// and it has one, else `remote`'s from what Redis holds (data and deadline; this fills
+    /// the local tier). A token that cannot exist (empty, oversized) is `None`.
+    async fn read<T>(
+        &self,
+        token: &str,
+        local: impl FnOnce(&MemStore) -> Option<T>,
+        remote: impl FnOnce(Bytes, Option<SystemTime>) -> Option<T>,
+    ) -> Result<Option<T>, NearCacheError> {
+        if self.leased() {
+            if let Some(hit) = local(&self.tier.local()) {
+                Counters::bump(&self.counters.local_hits);
+                return Ok(Some(hit));
+            }
+        }
+        if self.check_token(token).is_err() {
+            return Ok(None);
+        }
+        Ok(self
+            .fetch(token)
+            .await?
+            .and_then(|(data, deadline)| remote(data, deadline)))
+    }
+
     /// `GET` and `PEXPIRETIME` in one transaction; fills the local store (under a ticket).
     async fn fetch(
         &self,
@@ -492,17 +516,9 @@ impl NearCache {
     /// # }
     /// ```
     pub async fn find(&self, token: &str) -> Result<Option<Bytes>, NearCacheError> {
-        let s = self.shared();
-        if s.leased() {
-            if let Some(data) = s.tier.local().find(token) {
-                Counters::bump(&s.counters.local_hits);
-                return Ok(Some(data));
-            }
-        }
-        if s.check_token(token).is_err() {
-            return Ok(None);
-        }
-        Ok(s.fetch(token).await?.map(|(data, _)| data))
+        self.shared()
+            .read(token, |local| local.find(token), |data, _| Some(data))
+            .await
     }
 
     /// The session's expiry (whole milliseconds), or `None` if it is missing or expired; read
@@ -521,17 +537,9 @@ impl NearCache {
     /// # }
     /// ```
     pub async fn expiry(&self, token: &str) -> Result<Option<SystemTime>, NearCacheError> {
-        let s = self.shared();
-        if s.leased() {
-            if let Some(deadline) = s.tier.local().expiry(token) {
-                Counters::bump(&s.counters.local_hits);
-                return Ok(Some(deadline));
-            }
-        }
-        if s.check_token(token).is_err() {
-            return Ok(None);
-        }
-        Ok(s.fetch(token).await?.and_then(|(_, deadline)| deadline))
+        self.shared()
+            .read(token, |local| local.expiry(token), |_, deadline| deadline)
+            .await
     }
 
     /// Removes `token`'s session: `DEL` in Redis, then the local store; every other instance

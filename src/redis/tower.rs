@@ -8,22 +8,18 @@
 //! `save` is an update-if-live (`SET ... XX`), so a request racing a logout cannot bring the
 //! session back.
 //!
-//! The record codec is `MemStoreSessions`'s (`encode`/`decode`, crate-private), not a copy.
+//! The record codec, `create`'s draw-again loop and `save`'s update-if-live are
+//! `MemStoreSessions`'s own (`crate::ecosystem::tower_record`), not copies.
 //!
 //! tower-sessions-redis-store is not reused: its current release still implements
 //! tower-sessions-core 0.14's trait, not 0.15's.
 
-use super::{NearCache, NearCacheError};
-use crate::tower_sessions::MemStoreSessions;
+use super::NearCache;
+use crate::ecosystem::tower_record::{self, backend};
 use async_trait::async_trait;
-use std::time::SystemTime;
 use tower_sessions_core::session::{Id, Record};
-use tower_sessions_core::session_store::{Error, Result};
+use tower_sessions_core::session_store::Result;
 use tower_sessions_core::SessionStore;
-
-fn backend(e: NearCacheError) -> Error {
-    Error::Backend(e.to_string())
-}
 
 /// Sessions shared by every app server through Redis, read from the local tier.
 ///
@@ -50,18 +46,10 @@ impl SessionStore for NearCache {
     /// Inserts the record under a fresh id (`SET ... NX`), drawing a new `record.id` while
     /// Redis holds a live session under the current one.
     async fn create(&self, record: &mut Record) -> Result<()> {
-        let expiry = SystemTime::from(record.expiry_date);
-        loop {
-            let data = MemStoreSessions::encode(record)?;
-            if self
-                .commit_new(&record.id.to_string(), data, expiry)
-                .await
-                .map_err(backend)?
-            {
-                return Ok(());
-            }
-            record.id = Id::default();
-        }
+        tower_record::create(record, |id, data, expiry| async move {
+            self.commit_new(&id, data, expiry).await
+        })
+        .await
     }
 
     /// Updates the record only while its session is live in Redis (`SET ... XX`; an
@@ -71,15 +59,10 @@ impl SessionStore for NearCache {
     /// `Ok(())`, and the session stays deleted on every instance. (An upsert here would bring
     /// the logged-out session back, with its authenticated data.)
     async fn save(&self, record: &Record) -> Result<()> {
-        let data = MemStoreSessions::encode(record)?;
-        self.commit_existing(
-            &record.id.to_string(),
-            data,
-            SystemTime::from(record.expiry_date),
-        )
+        tower_record::save(record, |id, data, expiry| async move {
+            self.commit_existing(&id, data, expiry).await
+        })
         .await
-        .map(drop)
-        .map_err(backend)
     }
 
     /// The live record, or `None` when missing or expired.
@@ -87,7 +70,7 @@ impl SessionStore for NearCache {
         self.find(&id.to_string())
             .await
             .map_err(backend)?
-            .map(|data| MemStoreSessions::decode(&data))
+            .map(|data| tower_record::decode(&data))
             .transpose()
     }
 

@@ -9,13 +9,12 @@
 use super::{save_path, SaveReport};
 use crate::clock::{ClockWaker, Wake};
 use crate::raw::Store;
-use crate::MemStore;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How the periodic snapshots of [`Builder::snapshot_every`](crate::Builder::snapshot_every)
-/// went, from [`MemStore::snapshot_status`].
+/// went, from [`MemStore::snapshot_status`](crate::MemStore::snapshot_status).
 ///
 /// ```
 /// use memstore::{Clock, ManualClock, MemStore};
@@ -125,11 +124,11 @@ impl Periodic {
         }))
     }
 
-    fn status(&self) -> SnapshotStatus {
+    pub(crate) fn status(&self) -> SnapshotStatus {
         lock(&self.shared.state).status.clone()
     }
 
-    fn wait(&self, attempts: u64, timeout: Duration) -> Option<SnapshotStatus> {
+    pub(crate) fn wait(&self, attempts: u64, timeout: Duration) -> Option<SnapshotStatus> {
         let st = lock(&self.shared.state);
         let (st, _) = self
             .shared
@@ -196,31 +195,5 @@ fn run(inner: &Store, shared: &Shared, path: &Path, mut next: u64, step: u64) {
             Ok((g, _)) => g,
             Err(p) => p.into_inner().0,
         };
-    }
-}
-
-impl MemStore {
-    /// How the periodic snapshots went ([`Builder::snapshot_every`](crate::Builder::snapshot_every));
-    /// `None` when they are off.
-    ///
-    /// ```
-    /// assert_eq!(memstore::MemStore::new().snapshot_status(), None);
-    /// ```
-    pub fn snapshot_status(&self) -> Option<SnapshotStatus> {
-        self.snapshots.as_ref().map(Periodic::status)
-    }
-
-    /// Blocks until the periodic snapshot thread has made `attempts` attempts in all (saved or
-    /// failed), or `timeout` of real time has passed; the status then, or `None` on timeout or
-    /// when periodic snapshots are off. For tests that move a
-    /// [`ManualClock`](crate::ManualClock) and wait for the snapshot it triggers.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let store = memstore::MemStore::new();
-    /// assert_eq!(store.wait_for_snapshots(1, Duration::ZERO), None); // off
-    /// ```
-    pub fn wait_for_snapshots(&self, attempts: u64, timeout: Duration) -> Option<SnapshotStatus> {
-        self.snapshots.as_ref()?.wait(attempts, timeout)
     }
 }

@@ -1,0 +1,206 @@
+//! Loading: opening a snapshot file safely, and putting its validated blocks into the store
+//! (insert-if-absent, never evicting) on the reading thread or on up to [`MAX_INSERTERS`]
+//! inserter threads.
+
+use super::decode::{Batch, Loader};
+use super::error::{LoadReport, SnapshotError, SnapshotErrorKind};
+use crate::raw::Store;
+use bytes::Bytes;
+#[cfg(not(unix))]
+use std::fs;
+use std::fs::File;
+#[cfg(unix)]
+use std::fs::OpenOptions;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Opens a snapshot for reading: never through a symlink at the last component, and only a
+/// regular file.
+pub(crate) fn open_snapshot(path: &Path) -> Result<File, SnapshotError> {
+    let file = open_nofollow(path)?;
+    let meta = file.metadata().map_err(|e| SnapshotError::io(e, 0))?;
+    if !meta.is_file() {
+        return Err(SnapshotError::new(SnapshotErrorKind::NotAFile, 0));
+    }
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn open_nofollow(path: &Path) -> Result<File, SnapshotError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                SnapshotError::new(SnapshotErrorKind::Symlink, 0)
+            } else {
+                SnapshotError::io(e, 0)
+            }
+        })
+}
+
+#[cfg(not(unix))]
+fn open_nofollow(path: &Path) -> Result<File, SnapshotError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| SnapshotError::io(e, 0))?;
+    if meta.file_type().is_symlink() {
+        return Err(SnapshotError::new(SnapshotErrorKind::Symlink, 0));
+    }
+    File::open(path).map_err(|e| SnapshotError::io(e, 0))
+}
+
+/// What inserting records did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Counts {
+    loaded: u64,
+    expired: u64,
+    present: u64,
+    refused: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: Counts) {
+        self.loaded += o.loaded;
+        self.expired += o.expired;
+        self.present += o.present;
+        self.refused += o.refused;
+    }
+}
+
+/// Inserts validated blocks into the store (on the reading thread or on inserter threads).
+pub(super) struct Inserter<'s> {
+    store: &'s Store,
+    /// Whether a full store has been swept once for room.
+    swept: AtomicBool,
+}
+
+/// Inserter threads a load uses at most (besides the thread that reads and checks).
+const MAX_INSERTERS: usize = 4;
+
+impl Inserter<'_> {
+    /// Inserts a validated block's records.
+    pub(super) fn insert(&self, batch: &Batch, c: &mut Counts) {
+        let inner = self.store;
+        let block = &batch.block;
+        for rec in &batch.recs {
+            let now = inner.clock.now_nanos();
+            if rec.expiry <= now {
+                c.expired += 1;
+                continue;
+            }
+            let token = &block[rec.token.0..rec.token.1];
+            let token = std::str::from_utf8(token).unwrap_or_default(); // validated in `parse`
+            let size = token.len() + (rec.data.1 - rec.data.0);
+            if !self.fits(size, now) {
+                c.refused += 1;
+                continue;
+            }
+            // Small data is copied into the version; larger data would keep a slice of the
+            // whole block alive, so it gets a buffer of its own.
+            let data = if rec.data.1 - rec.data.0 > crate::FIND_COPY_LIMIT {
+                Bytes::copy_from_slice(&block[rec.data.0..rec.data.1])
+            } else {
+                block.slice(rec.data.0..rec.data.1)
+            };
+            match self.store.commit_new(token, data, rec.expiry) {
+                Ok(true) => c.loaded += 1,
+                Ok(false) => c.present += 1,
+                // The bounds (validated input cannot fail otherwise).
+                Err(_) => c.refused += 1,
+            }
+        }
+    }
+
+    /// Whether a session of `size` bytes fits the store's bounds without evicting; the first
+    /// time it does not, reclaims expired sessions once and checks again.
+    fn fits(&self, size: usize, now: u64) -> bool {
+        let inner = self.store;
+        if inner.fits_fresh(size) {
+            return true;
+        }
+        if !self.swept.swap(true, Ordering::Relaxed) {
+            inner.sweep(now);
+            return inner.fits_fresh(size);
+        }
+        false
+    }
+}
+
+/// Loads a snapshot from `r` into `store`.
+///
+/// This thread reads and validates; an unbounded store gets the records inserted by up to
+/// [`MAX_INSERTERS`] threads (the store takes concurrent writers). A bounded store gets one
+/// inserter, this thread, so that the load's own inserts never race its bound checks.
+pub(crate) fn load(store: &Store, r: &mut dyn Read) -> Result<LoadReport, SnapshotError> {
+    let inner = store;
+    let threads = if inner.bounds.is_some() {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_INSERTERS)
+    };
+    let ins = Inserter {
+        store,
+        swept: AtomicBool::new(false),
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2 * threads);
+    let rx = Mutex::new(rx);
+    let mut tx = Some(tx);
+    let mut l = Loader::new(inner.max_token_len, inner.max_data_len);
+    let (res, counts) = std::thread::scope(|s| {
+        let mut workers = Vec::new();
+        for _ in 0..if threads > 1 { threads } else { 0 } {
+            let (ins, rx) = (&ins, &rx);
+            let spawned = std::thread::Builder::new()
+                .name("memstore-load".into())
+                .spawn_scoped(s, move || {
+                    let mut c = Counts::default();
+                    loop {
+                        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        match next {
+                            Ok(batch) => ins.insert(&batch, &mut c),
+                            Err(_) => return c, // the reader is done
+                        }
+                    }
+                });
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(_) => break, // fewer threads, or none: the reader inserts
+            }
+        }
+        if !workers.is_empty() {
+            l.tx = tx.take();
+        }
+        let res = l.header(r).and_then(|()| l.blocks(r, &ins));
+        l.tx = None; // the inserters drain what was sent, then stop
+        let mut counts = l.counts;
+        for w in workers {
+            match w.join() {
+                Ok(c) => counts.add(c),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        (res, counts)
+    });
+    let with_counts = |mut report: LoadReport| {
+        report.loaded = counts.loaded;
+        report.expired = counts.expired;
+        report.present = counts.present;
+        report.refused = counts.refused;
+        report
+    };
+    match res {
+        Ok(()) => Ok(with_counts(l.report)),
+        Err(mut e) => {
+            // Count what was lost: from the bad item to the end of the input.
+            let rest = io::copy(r, &mut io::sink()).unwrap_or(0);
+            e.report = with_counts(l.report);
+            e.report.lost_bytes = (l.pos + rest).saturating_sub(l.item);
+            Err(e)
+        }
+    }
+}

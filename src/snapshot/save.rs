@@ -1,0 +1,122 @@
+//! Saving: the walk over the store's shards that feeds the encoder, and the atomic save to a
+//! path (a private temporary file, fsync, rename, fsync of the directory).
+
+use super::encode::Encoder;
+use super::error::{SaveReport, SnapshotError};
+use super::format::{Fingerprints, Seen};
+use crate::clock;
+use crate::raw::Store;
+use crate::sync;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Writes a snapshot of `inner`'s live sessions to `out`.
+pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, SnapshotError> {
+    let now = inner.clock.now_nanos();
+    let mut enc = Encoder::new(out, now);
+
+    // A token lives in one shard, so repeats (a token deleted and committed again while the
+    // walk runs: a new node the walk may also reach) are found shard by shard.
+    let prints = Fingerprints::new();
+    let mut seen = Seen::default();
+    for shard in inner.shards().iter() {
+        seen.clear();
+        seen.reserve(shard.len());
+        let guard = sync::pin();
+        shard.for_each_live(now, &guard, |token, v| {
+            if !enc.failed() && seen.insert(prints.of(token.as_bytes())) {
+                enc.record(token, v.deadline, v.data());
+            }
+        });
+        drop(guard);
+        enc.check()?;
+    }
+    let (records, bytes) = enc.finish()?;
+    Ok(SaveReport {
+        records,
+        bytes,
+        created: clock::from_nanos(now),
+    })
+}
+
+/// Saves atomically to `path`: a new private temporary file beside it, fsync, rename over
+/// `path`, fsync of the directory.
+pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, SnapshotError> {
+    let name = path.file_name().ok_or_else(|| {
+        SnapshotError::io(
+            io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"),
+            0,
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| SnapshotError::io(io::Error::from(e), 0))?;
+    tmp_name.push(format!(
+        ".{}.{:016x}.tmp",
+        std::process::id(),
+        u64::from_le_bytes(nonce)
+    ));
+    let tmp = TempFile(Some(dir.join(tmp_name)));
+    let mut file = create_private(tmp.path()).map_err(|e| SnapshotError::io(e, 0))?;
+    let report = save(inner, &mut file)?;
+    file.sync_all()
+        .map_err(|e| SnapshotError::io(e, report.bytes))?;
+    drop(file);
+    fs::rename(tmp.path(), path).map_err(|e| SnapshotError::io(e, report.bytes))?;
+    tmp.disarm();
+    sync_dir(dir).map_err(|e| SnapshotError::io(e, report.bytes))?;
+    Ok(report)
+}
+
+/// Removes the temporary file unless the rename took it.
+struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Other platforms have no portable directory fsync; the rename is as durable as they make it.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
