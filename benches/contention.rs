@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! cd benches
-//! cargo bench --bench contention -- --out results  # the full run (BENCHMARKS.md)
-//! cargo bench --bench contention -- --quick      # a harness check, well under 2 minutes
+//! cargo bench --bench contention -- --rounds 3 --out results  # the full run (BENCHMARKS.md)
+//! cargo bench --bench contention -- --quick      # a harness check (CI runs it)
 //! cargo bench --bench contention -- --threads 1,2,4,8,16 --stores memstore,scc,papaya
 //! ```
 

@@ -3,7 +3,7 @@
 //! 128-byte payloads.
 //!
 //! ```text
-//! cargo bench --bench micro
+//! cd benches && cargo bench --bench micro
 //! ```
 
 #[allow(dead_code)]

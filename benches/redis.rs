@@ -3,7 +3,7 @@
 //! port. Prints a markdown table (BENCHMARKS.md, "Near-cache").
 //!
 //! ```sh
-//! cargo bench --features redis --bench redis
+//! cd benches && cargo bench --bench redis   # needs redis-server on the PATH
 //! ```
 //!
 //! Rows: `find` served by the local tier; `find` that misses locally (`MULTI GET PEXPIRETIME

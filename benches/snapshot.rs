@@ -3,6 +3,7 @@
 //! the results.
 //!
 //! ```text
+//! cd benches
 //! cargo bench --bench snapshot                          # 1M and 10M sessions, 3 rounds
 //! cargo bench --bench snapshot -- --quick               # a harness check: 100k, short
 //! cargo bench --bench snapshot -- --sizes 1000000 --latency-sessions 1000000 --threads 1

@@ -246,8 +246,7 @@ fn read_metrics_count_hits_misses_and_expired() {
 }
 
 /// Sessions of 1 MiB into a 10 MiB bound, one thread: eviction keeps the bytes under the
-/// bound after every commit (a commit once popped at most 64 entries and could leave the
-/// store far over).
+/// bound after every commit, however many entries it must pop to get there.
 #[test]
 fn large_sessions_stay_within_the_byte_bound() {
     for index in common::token_indexes() {

@@ -171,7 +171,7 @@ fn cleanup_reschedules_extended_sessions() {
     });
 }
 
-/// A shortening commit drops the entry at the old deadline (it was once left for cleanup).
+/// A shortening commit drops the entry at the old deadline rather than leave it for cleanup.
 #[test]
 fn shortened_sessions_leave_no_stale_entry() {
     for_each_config(|m, c| {

@@ -99,8 +99,8 @@ fn dropping_the_store_frees_everything() {
     flush_epoch();
     let after = LIVE.load(Ordering::Relaxed);
     let grown = after - before;
-    // A leak of even 1% of the sessions (about 250 bytes each) would show; the slack covers
-    // epoch bookkeeping of the threads that exited.
+    // A leak of even 1% of the sessions (each about `SESSION_OVERHEAD` bytes beyond its token
+    // and data) would show; the slack covers epoch bookkeeping of the threads that exited.
     assert!(
         grown < 64 * 1024,
         "{grown} bytes still allocated after dropping a store of {n} sessions"

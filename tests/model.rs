@@ -83,13 +83,9 @@ proptest! {
         run(&ops, shards, collide, Bounds::Sessions { max, when_full: WhenFull::Refuse });
     }
 
-    /// `max_bytes` with `WhenFull::Refuse`. Minimal failure today (`max_bytes` 30, one
-    /// session of the longest token and 8 bytes): `commit_new("zzz…"(22), [], +1 ms)`,
-    /// `commit("a", 5 bytes)`, advance 1 ms, `commit("zzz…", 3 bytes)`: 31 bytes held. The
-    /// commit does not fit, so the store sweeps, which reclaims the expired "zzz…" itself;
-    /// it then re-checks with the 22 bytes the token held *before* the sweep (`store.rs`
-    /// `bounded`: `held` is not re-read after `self.sweep(now)`), so the new session fits on
-    /// paper and goes over the bound.
+    /// `max_bytes` with `WhenFull::Refuse`, including a refusal's sweep reclaiming the
+    /// committing token's own expired session (the re-check must count what the token holds
+    /// after the sweep, not before).
     #[test]
     fn a_refusing_byte_bounded_store_matches_the_model(
         ops in ops(),
@@ -110,11 +106,8 @@ proptest! {
         run(&ops, shards, false, bounds);
     }
 
-    /// The same with every token's hash colliding. Minimal failure today: `commit("a", 3
-    /// bytes)`, then `commit_new("zzz…", 5 bytes)` into `max_bytes` of one session: 31 bytes
-    /// held, max 30. Eviction skips the committer's entries by hash (`raw.rs`
-    /// `front_not_of(keep)`), so it skips every session whose hash equals the committer's: with
-    /// colliding hashes (here all; in production a 64-bit collision) nothing is evicted.
+    /// The same with every token's hash colliding: eviction spares only the committer's own
+    /// session, not every session that shares its hash.
     #[test]
     fn an_evicting_bounded_store_with_colliding_hashes_matches_the_model(
         ops in ops(),
@@ -125,7 +118,7 @@ proptest! {
     }
 }
 
-/// The case: one thread commits 50 sessions of 1 MiB into a store bounded to 10 MiB
+/// One thread commits 50 sessions of 1 MiB into a store bounded to 10 MiB
 /// (`EvictSoonest`): after every commit the store is within its bound, and holds the newest
 /// sessions (each expires later than the one before).
 #[test]

@@ -446,8 +446,8 @@ async fn bad_input_is_a_typed_error() {
     ));
 }
 
-/// Issue #12 item 6: tower-sessions calls `save` for a session it loaded; a request in flight
-/// while the user logs out (or `cycle_id` drops the old id) must not bring the session back.
+/// tower-sessions calls `save` for a session it loaded; a request in flight while the user
+/// logs out (or `cycle_id` drops the old id) must not bring the session back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
 async fn a_tower_save_racing_a_logout_never_brings_the_session_back() {
@@ -505,10 +505,10 @@ async fn a_tower_save_racing_a_logout_never_brings_the_session_back() {
     .await;
 }
 
-/// Issue #12 items 8 and 9: a link slower than the staleness bound lapses the lease (reads go
-/// to Redis) instead of serving a stale local copy, and does not drop the connection. Fails
-/// with the lease disabled (stale read) and with the old heartbeat (the slow PING dropped
-/// the connection and emptied the local tier).
+/// A link slower than the staleness bound lapses the lease (reads go to Redis) instead of
+/// serving a stale local copy, and does not drop the connection. Fails with the lease
+/// disabled (a stale read), and with a heartbeat that takes a slow reply for a lost
+/// connection (which empties the local tier).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
 async fn a_slow_link_lapses_the_lease_without_stale_reads_or_a_dropped_connection() {
@@ -564,10 +564,10 @@ async fn a_slow_link_lapses_the_lease_without_stale_reads_or_a_dropped_connectio
     assert!(stats.connected);
 }
 
-/// Issue #12 items 8 and 9: a real failover. A replica runs beside the primary; while an
-/// instance writes and another reads, the primary hands over to the replica (`FAILOVER`: it
-/// becomes a replica itself, so its clients get `READONLY`). Writes must resume on the new
-/// primary within [`OUTAGE_BOUND`], and no read may go back to an older value.
+/// A real failover. A replica runs beside the primary; while an instance writes and another
+/// reads, the primary hands over to the replica (`FAILOVER`: it becomes a replica itself, so
+/// its clients get `READONLY`). Writes must resume on the new primary within
+/// [`OUTAGE_BOUND`], and no read may go back to an older value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
 async fn writes_resume_on_the_promoted_replica_with_no_stale_read() {
@@ -723,10 +723,10 @@ async fn writes_resume_on_the_promoted_replica_with_no_stale_read() {
     }
 }
 
-/// Issue #12 item 8: Sentinel. The primary dies; Sentinel promotes its replica; instances
-/// that connected through Sentinel follow it: writes resume within [`PATIENCE`] (the outage is
-/// printed: mostly Sentinel's own down-after time and election), and no instance reads the
-/// value it had cached from before.
+/// Sentinel. The primary dies; Sentinel promotes its replica; instances that connected
+/// through Sentinel follow it: writes resume within [`PATIENCE`] (the outage is printed:
+/// mostly Sentinel's own down-after time and election), and no instance reads the value it
+/// had cached from before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
 async fn instances_follow_a_sentinel_failover_with_no_stale_read() {
@@ -820,10 +820,10 @@ mod races {
     use super::*;
     use memstore::redis::test_hooks::{pause_after_local_step, pause_before_local_step};
 
-    /// Issue #12 item 7: a `find` after `delete` returned never returns the session, even
-    /// while a fill of the old value is in flight (the old code stored the fill, then
-    /// checked its ticket, and the read in between saw it). Also fails with the conflict
-    /// tickets disabled (the fill is kept after the delete).
+    /// A `find` after `delete` returned never returns the session, even while a fill of the
+    /// old value is in flight (a fill that stored its value before checking its ticket would
+    /// let a read in between see it). Also fails with the conflict tickets disabled (the fill
+    /// is kept after the delete).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
     async fn find_after_delete_returned_is_none_with_a_fill_in_flight() {
@@ -858,9 +858,9 @@ mod races {
         assert!(a.stats().conflicts >= 1);
     }
 
-    /// Issue #12 item 9: a fill overtaken by another instance's write (its invalidation
-    /// arrives while the fill is held) keeps nothing, so the old value is not served for
-    /// longer than the staleness bound. Fails with the conflict tickets disabled.
+    /// A fill overtaken by another instance's write (its invalidation arrives while the fill
+    /// is held) keeps nothing, so the old value is not served for longer than the staleness
+    /// bound. Fails with the conflict tickets disabled.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
     async fn a_fill_overtaken_by_an_invalidation_keeps_nothing() {

@@ -188,8 +188,8 @@ impl Store for MemStoreBench {
 /// The design card taken literally with crossbeam's `SkipMap`s: sessions by token, and an
 /// expiry index of `(deadline, token)`. `insert` overwrites (crossbeam #1023: it unlinks the
 /// old node before the new one is visible, so a racing `find` can miss), `get` bumps a
-/// reference count, and an overwrite moves the session's expiry entry (a remove and an
-/// insert) on every commit.
+/// reference count, and an overwrite that changes the deadline (every one here: each commit
+/// computes its own expiry) moves the session's expiry entry (a remove and an insert).
 #[derive(Default)]
 pub struct NaiveStore {
     sessions: crossbeam_skiplist::SkipMap<String, Item>,

@@ -1,13 +1,16 @@
-//! loom models of memstore's concurrency protocol (see the crate's `DESIGN.md` and `src/raw.rs`).
+//! loom models of memstore's concurrency protocol (see the crate's `DESIGN.md`, "What loom
+//! checks").
 //!
 //! Built only with `--cfg memstore_loom` (`run.sh` sets it): memstore's facade then hands out
-//! loom's atomics, locks and threads, its two skiplists become linearizable stand-ins (a loom
-//! `Mutex<BTreeMap>`), and its version slots are loom `AtomicPtr`s whose versions loom's leak
-//! tracking follows. Every model drives the real [`MemStore`] through its public API; no copy
-//! of the protocol lives here.
+//! loom's atomics, locks and threads, both of its indexes become linearizable stand-ins (a
+//! loom `Mutex<BTreeMap>` each: one for the token index, whichever kind the store picked,
+//! skiplist or hash index, and one for the expiry index), and its version slots are loom
+//! `AtomicPtr`s whose versions loom's leak tracking follows. Every model drives the real
+//! [`MemStore`] through its public API; no copy of the protocol lives here.
 //!
-//! Each model runs 2 or 3 threads besides the main one and asserts the invariants of
-//! `src/raw.rs` where they apply:
+//! Each model runs 2 or 3 threads besides the main one (the store's own cleanup thread
+//! counted, where a model starts it) and asserts the invariants of `DESIGN.md` where they
+//! apply:
 //! - **I1** `find` never returns an expired session, never misses one live throughout;
 //! - **I2** at quiescence every node has an entry at `scheduled <=` its deadline
 //!   (`MemStore::check_invariants`), and a cleanup past every deadline leaves nothing behind;
