@@ -23,7 +23,7 @@
 //! - A panicking pass (a bug, or a custom clock that panics) does not end cleanup: it is
 //!   caught, counted in [`Stats::cleanup_panics`](crate::Stats::cleanup_panics), and the
 //!   next pass runs on time. A pass leaves the store valid at every step (each step of the
-//!   protocol is a single atomic update; see `raw.rs`), so the next pass resumes where it
+//!   protocol is a single atomic update; see `raw/shard.rs`), so the next pass resumes where it
 //!   stopped. Under loom the panic propagates, so that loom reports it.
 
 use crate::clock::{ClockWaker, Wake};

@@ -1,10 +1,10 @@
 //! A lock-free, in-memory session store for high-throughput web servers.
 //!
 //! `memstore` keeps the contract of the Go library scs's `memstore` (commit, find, delete,
-//! all, a background cleanup every minute, stop) and does it without a lock: sessions are
-//! held in crossbeam skiplists keyed by the token (ordered by a keyed ahash of it, so timing
+//! all, a background cleanup every minute, stop) and does it without a lock: by default
+//! sessions are held in crossbeam skiplists keyed by the token (ordered by a keyed ahash of it, so timing
 //! says nothing about other tokens), with a second, expiry-ordered skiplist per shard, so
-//! cleanup evicts in O(expired) and never scans live sessions, and readers never wait for
+//! cleanup evicts in O(expired x log n) and never scans live sessions, and readers never wait for
 //! writers or cleanup.
 //!
 //! **Lock-free**: with the default token index every store operation (`find`, `commit` and
@@ -121,7 +121,7 @@
 //!
 //! Beside loom: a differential proptest against a `BTreeMap` model (`tests/model.rs`, also a
 //! cargo-fuzz target in `fuzz/`), per-token history checks under concurrent commit, delete,
-//! cleanup and clock movement (`tests/concurrency.rs`, and `tests/stress.rs` for 20 s in CI),
+//! cleanup and clock movement (`tests/concurrency.rs`, and the longer `tests/stress.rs` in CI),
 //! a leak check under valgrind, and a flood of fresh sessions into a bounded store.
 //!
 //! # Performance
@@ -132,8 +132,8 @@
 //! cache misses: on read-heavy work at a million sessions the default store is slower than
 //! the same store built with [`TokenIndex::HashIndex`], and slower than scs's
 //! `RwLock<HashMap>` design, so the hash-index build is the choice for the fastest point
-//! reads. `BENCHMARKS.md` has the figures (every peer, both builds and the card done naively
-//! with `SkipMap`s), the machine and the open items; `cd benches && cargo bench --bench
+//! reads. `BENCHMARKS.md` has the figures (the peers, both builds and the card done naively
+//! with `SkipMap`s, and what is not yet measured on today's code), the machine; `cd benches && cargo bench --bench
 //! contention -- --rounds 3` reproduces them.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]

@@ -20,9 +20,9 @@ mod imp {
     pub(crate) use loom::thread;
 
     /// Under loom there is no epoch: the stand-in indexes keep unlinked nodes until they drop
-    /// (see `index.rs`) and retired versions live until their slot drops (see `slot.rs`), so
-    /// nothing a guard could see is freed early, and a guard only has to exist to keep the
-    /// signatures identical.
+    /// (`raw/token_index.rs`, `raw/expiry_index.rs`) and retired versions live until their
+    /// slot drops (`raw/slot.rs`), so nothing a guard could see is freed early, and a guard
+    /// only has to exist to keep the signatures identical.
     #[derive(Debug)]
     pub(crate) struct Guard(());
 
@@ -40,7 +40,7 @@ pub(crate) use imp::*;
 /// crossbeam-epoch runs deferred frees in whichever thread's pin collects next (every 128th
 /// pin collects up to 8 bags of 64), so without this a cleanup pass's garbage is freed inside
 /// readers' `find`s: measured as the p99.9 and max of find latency while cleanup runs (see
-/// BENCHMARKS.md). Each `flush` pushes this thread's bag, tries to advance the epoch and
+/// benches/HISTORY.md). Each `flush` pushes this thread's bag, tries to advance the epoch and
 /// collects up to 8 expired bags; the first two rounds let the epoch move past the pass.
 #[cfg(not(memstore_loom))]
 pub(crate) fn collect_retired(retired: u64) {
@@ -50,7 +50,7 @@ pub(crate) fn collect_retired(retired: u64) {
     }
 }
 
-/// Under loom nothing is retired to an epoch (see `slot.rs`).
+/// Under loom nothing is retired to an epoch (see `raw/slot.rs`).
 #[cfg(memstore_loom)]
 pub(crate) fn collect_retired(_retired: u64) {}
 

@@ -8,15 +8,15 @@
 //! Both are cheap `Clone` handles (an `Arc<MemStore>` inside): every clone, every worker and
 //! every request shares one store. Expired sessions are reclaimed by the store's own cleanup
 //! thread (every minute by default; see [`MemStore::builder`](crate::MemStore::builder)),
-//! never by a task on the async runtime. Every store operation is lock-free and O(log n), so
-//! the adapters call it inline from their async methods without blocking the runtime.
+//! never by a task on the async runtime. No store operation waits on I/O or on another
+//! thread for long (lock-free with the default token index; scc's bucket locks are held for
+//! a bucket update with the hash index), so the adapters call the store inline from their
+//! async methods without blocking the runtime.
 //!
-//! Session state is encoded with MessagePack (`rmp-serde`). Measured on a typical
-//! tower-sessions record (an id, an expiry and three entries: a short string, a number and a
-//! 22-character token), release build: 107 bytes against JSON's 183, encoded in the same time
-//! (0.57 µs) and decoded in 0.85 µs against JSON's 1.45 µs. `postcard` would be smaller, but it
-//! is not self-describing (no `deserialize_any`), and tower-sessions' values are
-//! `serde_json::Value`s, which need that.
+//! Session state is encoded with MessagePack (`rmp-serde`): smaller than JSON and quicker to
+//! decode (BENCHMARKS.md). `postcard` would be smaller still, but it is not self-describing
+//! (no `deserialize_any`), and tower-sessions' values are `serde_json::Value`s, which need
+//! that.
 
 #[cfg(feature = "actix-session")]
 pub mod actix;

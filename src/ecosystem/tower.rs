@@ -186,7 +186,7 @@ impl SessionStore for MemStoreSessions {
 
 #[async_trait]
 impl ExpiredDeletion for MemStoreSessions {
-    /// One cleanup pass ([`MemStore::cleanup_now`]): O(expired sessions), lock-free. The
+    /// One cleanup pass ([`MemStore::cleanup_now`]): O(expired sessions), never a scan. The
     /// store's own thread runs one every cleanup interval anyway.
     async fn delete_expired(&self) -> Result<()> {
         self.store.cleanup_now();

@@ -29,8 +29,8 @@ impl Counters {
     }
 }
 
-/// Read counters striped by thread: each thread bumps its own cache line (no counter shared
-/// by all readers), summed on demand.
+/// Read counters striped by thread: twice as many cache-line stripes as cores, handed to
+/// threads round-robin, so no counter is shared by all readers; summed on demand.
 #[derive(Debug)]
 pub(crate) struct ReadStats {
     stripes: Box<[CachePadded<ReadStripe>]>,

@@ -40,7 +40,8 @@ use crossbeam_utils::CachePadded;
 use std::time::SystemTime;
 
 /// Skiplists that hold a store's token index (split across its shards): a descent costs
-/// log2(sessions / TOKEN_SKIPLISTS) levels; each empty skiplist costs ~400 bytes.
+/// log2(sessions / TOKEN_SKIPLISTS) levels, and each skiplist, even empty, costs its head
+/// tower's memory (BENCHMARKS.md weighs the two).
 const TOKEN_SKIPLISTS: usize = 4096;
 
 /// What a raw store is built from ([`Builder`](crate::Builder)'s settings).

@@ -7,7 +7,7 @@
 //! allocation, not two. Larger data stays in the caller's `Bytes` (kept in the tail), so
 //! [`find`](crate::MemStore::find) shares it with a reference count instead of copying it.
 //!
-//! Measured (BENCHMARKS.md, "Inline versions"): the reason this module has `unsafe` code.
+//! Measured (benches/HISTORY.md, "Inline versions"): the reason this module has `unsafe` code.
 //! Under loom the version is a plain `Box`ed struct with the same interface: the models check
 //! the protocol, not the layout. Miri runs over this module through its unit test
 //! (aliasing checks included) and the contract tests (`.ci/miri`).
@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 /// [`MemStore::find`](crate::MemStore::find) copies data up to this many bytes, and shares
 /// larger data by reference count: on a hot session read by several threads, a small copy is
-/// faster than the shared counter's cache-line traffic (BENCHMARKS.md). Data this size is held
+/// faster than the shared counter's cache-line traffic. Data this size is held
 /// inside its version.
 pub const INLINE_LIMIT: usize = 1024;
 

@@ -126,7 +126,7 @@ impl Builder {
     }
 
     /// Bounds the memory held: the tokens and data of every session held, plus
-    /// [`SESSION_OVERHEAD`] per session (its node, version header and index entries), so a
+    /// [`SESSION_OVERHEAD`](crate::SESSION_OVERHEAD) per session (its node, version header and index entries), so a
     /// flood of tiny sessions is bounded too. Over the bound, the store does what
     /// [`when_full`](Self::when_full) says; a session that could not fit alone is refused
     /// with [`Error::ByteLimit`](crate::Error::ByteLimit) under either policy. Unbounded by default.

@@ -23,7 +23,8 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// A lock-free, in-memory session store.
+/// An in-memory session store: lock-free with the default token index (see the crate docs
+/// for what is and is not).
 ///
 /// The contract is scs `memstore`'s: [`commit`](MemStore::commit) inserts or overwrites a
 /// token's data and absolute expiry, [`find`](MemStore::find) returns live data,
@@ -31,8 +32,8 @@ use std::time::{Duration, SystemTime};
 /// and a background thread reclaims expired sessions every interval. Expired sessions are
 /// never returned, whether or not cleanup has reached them yet.
 ///
-/// Reads take no lock and write no shared memory; cleanup costs O(expired), never a scan of
-/// live sessions. Dropping the store stops and joins its cleanup thread.
+/// Reads take no lock (each bumps a read counter striped by thread); cleanup costs
+/// O(expired x log n), never a scan of live sessions. Dropping the store stops and joins its cleanup thread.
 ///
 /// ```
 /// use memstore::MemStore;
@@ -233,7 +234,7 @@ impl MemStore {
     }
 
     /// `token`'s data, or `None` when it is missing or expired. Data up to
-    /// [`FIND_COPY_LIMIT`] bytes (a typical session) comes back as a fresh copy, which writes
+    /// [`FIND_COPY_LIMIT`](crate::FIND_COPY_LIMIT) bytes (a typical session) comes back as a fresh copy, which writes
     /// no memory that other threads read: sharing a reference count would make every reader
     /// of a hot session write one cache line. Larger data shares the stored buffer (a
     /// reference count, no copy). [`find_with`](Self::find_with) reads in place, with no
@@ -255,7 +256,7 @@ impl MemStore {
     }
 
     /// Calls `f` with `token`'s live data, borrowed in place: no lock, no copy, no reference
-    /// count, no write to shared memory. `None` when missing or expired. Keep `f` short: while
+    /// count (only this thread's striped read counter is bumped). `None` when missing or expired. Keep `f` short: while
     /// it runs, this thread holds back memory reclamation (an epoch pin).
     ///
     /// ```
@@ -569,7 +570,7 @@ impl MemStore {
     /// [`BufWriter`](std::io::BufWriter) or save to a buffer.
     ///
     /// # Errors
-    /// [`SnapshotErrorKind::Io`] from `out`, with the bytes written before it.
+    /// [`SnapshotErrorKind::Io`](crate::SnapshotErrorKind::Io) from `out`, with the bytes written before it.
     ///
     /// ```
     /// use memstore::MemStore;
@@ -595,7 +596,7 @@ impl MemStore {
     /// see [Security](crate::snapshot).
     ///
     /// # Errors
-    /// [`SnapshotErrorKind::Io`]; the previous file at `path` is then untouched, unless only
+    /// [`SnapshotErrorKind::Io`](crate::SnapshotErrorKind::Io); the previous file at `path` is then untouched, unless only
     /// the last step (the directory's fsync) failed: then the new file is in place but may not
     /// survive a power loss.
     ///
@@ -652,8 +653,8 @@ impl MemStore {
     /// for which [`SnapshotError::is_not_found`] holds (a first start).
     ///
     /// # Errors
-    /// As [`load_from`](Self::load_from), and [`SnapshotErrorKind::Symlink`],
-    /// [`SnapshotErrorKind::NotAFile`] and [`SnapshotErrorKind::Io`] from opening it.
+    /// As [`load_from`](Self::load_from), and [`SnapshotErrorKind::Symlink`](crate::SnapshotErrorKind::Symlink),
+    /// [`SnapshotErrorKind::NotAFile`](crate::SnapshotErrorKind::NotAFile) and [`SnapshotErrorKind::Io`](crate::SnapshotErrorKind::Io) from opening it.
     ///
     /// ```
     /// use memstore::{MemStore, SnapshotErrorKind};
