@@ -376,3 +376,54 @@ fn system_clock_store_works() {
     assert!(m.find("t").is_some());
     let _ = ManualClock::new(SystemTime::now());
 }
+
+// --- clear ---
+
+#[test]
+fn clear_deletes_every_session_live_or_expired_and_leaves_no_entry() {
+    for_each_config(|m, c| {
+        for i in 0..300 {
+            m.commit(&format!("t{i}"), format!("data {i}"), after(c, 1 + i % 7))
+                .unwrap();
+        }
+        c.advance(Duration::from_secs(3)); // some have expired, cleanup has not run
+        assert_eq!(m.clear(), 300);
+        assert!(m.is_empty());
+        assert_eq!(m.all().len(), 0);
+        let stats = m.stats();
+        assert_eq!(
+            (stats.sessions, stats.bytes, stats.expiry_entries),
+            (0, 0, 0)
+        );
+        assert_eq!(m.clear(), 0);
+        // The store works as before.
+        m.commit("t1", "again", after(c, 60)).unwrap();
+        assert_eq!(m.find("t1").as_deref(), Some(&b"again"[..]));
+    });
+}
+
+#[test]
+fn clear_frees_a_bounded_stores_room() {
+    for index in common::token_indexes() {
+        let c = common::clock();
+        let m = MemStore::builder()
+            .clock(c.clone())
+            .token_index(index)
+            .max_sessions(10)
+            .when_full(memstore::WhenFull::Refuse)
+            .cleanup_interval(Duration::ZERO)
+            .build();
+        for i in 0..10 {
+            m.commit(&format!("t{i}"), "x", after(&c, 60)).unwrap();
+        }
+        assert_eq!(
+            m.commit("one-more", "x", after(&c, 60)),
+            Err(Error::SessionLimit { max: 10 })
+        );
+        assert_eq!(m.clear(), 10);
+        for i in 0..10 {
+            m.commit(&format!("u{i}"), "x", after(&c, 60)).unwrap();
+        }
+        assert_eq!(m.len(), 10);
+    }
+}

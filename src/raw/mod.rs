@@ -264,6 +264,16 @@ impl Store {
         shard.delete(key, &guard);
     }
 
+    /// Deletes every session (each as `delete` would); how many this call removed.
+    pub(crate) fn clear(&self) -> usize {
+        let guard = sync::pin();
+        let removed = self.shards.iter().map(|s| s.clear(&guard)).sum();
+        drop(guard);
+        // Free the retired versions and entries here, not in readers' pins.
+        sync::collect_retired(2 * removed as u64);
+        removed
+    }
+
     // ---- Bounds ----
 
     /// Admission before a commit-like write of a session that will hold `size` bytes (token

@@ -620,17 +620,32 @@ impl Shard {
     /// Deletes `key`'s session; `true` if this call removed a live or expired version (the
     /// CAS winner owns the removal: the index's own `remove` result is never trusted).
     pub(crate) fn delete(&self, key: Key<'_>, guard: &Guard) -> bool {
-        self.with_node(key, guard, |node| {
-            let (done, _) = self.update(node, None, guard, |_, _| Step::<()>::Tombstone);
-            if !matches!(done, Updated::Swapped) {
-                return false;
-            }
-            self.unlink(node, guard);
-            let s = node.scheduled.load(Ordering::Acquire);
-            self.expiry.remove(&(s, node.id()), guard);
+        self.with_node(key, guard, |node| self.delete_node(node, guard))
+            .unwrap_or(false)
+    }
+
+    /// Deletes `node`'s session, as [`delete`](Self::delete) does once it has found it.
+    fn delete_node(&self, node: &Arc<Node>, guard: &Guard) -> bool {
+        let (done, _) = self.update(node, None, guard, |_, _| Step::<()>::Tombstone);
+        if !matches!(done, Updated::Swapped) {
+            return false;
+        }
+        self.unlink(node, guard);
+        let s = node.scheduled.load(Ordering::Acquire);
+        self.expiry.remove(&(s, node.id()), guard);
+        true
+    }
+
+    /// Deletes every session linked in this shard when the walk reaches it (each as
+    /// [`delete`](Self::delete) would, with no copy of its data); the number this call
+    /// removed. A session committed during the walk may or may not be deleted.
+    pub(crate) fn clear(&self, guard: &Guard) -> usize {
+        let mut removed = 0;
+        self.walk(None, guard, |_, node| {
+            removed += usize::from(self.delete_node(node, guard));
             true
-        })
-        .unwrap_or(false)
+        });
+        removed
     }
 
     /// One cleanup pass over this shard: pops every entry with `deadline <= now` and settles

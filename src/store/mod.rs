@@ -318,6 +318,28 @@ impl MemStore {
         self.inner.delete(token);
     }
 
+    /// Deletes every session, live or expired, and returns how many this call removed: what a
+    /// node-wide logout or a cache flush needs, without copying any session's data (as a walk
+    /// of [`iter`](Self::iter) that deletes each would). Each deletion is a
+    /// [`delete`](Self::delete): a session committed while `clear` runs may or may not
+    /// survive it; one deleted by another thread meanwhile is not counted.
+    ///
+    /// ```
+    /// use memstore::MemStore;
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// let store = MemStore::new();
+    /// let later = SystemTime::now() + Duration::from_secs(60);
+    /// store.commit("a", "1", later)?;
+    /// store.commit("b", "2", later)?;
+    /// assert_eq!(store.clear(), 2);
+    /// assert!(store.is_empty() && store.all().is_empty());
+    /// # Ok::<(), memstore::Error>(())
+    /// ```
+    pub fn clear(&self) -> usize {
+        self.inner.clear()
+    }
+
     /// Every live session, token to data (a fresh map; empty, never absent, when there are
     /// none). Sessions committed or deleted while it runs may or may not appear.
     ///
