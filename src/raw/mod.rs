@@ -4,7 +4,8 @@
 //! data and deadlines in nanoseconds; it pins the epoch and reads the clock itself.
 //!
 //! - `shard.rs`: one shard's two indexes and the protocol that keeps them consistent (the
-//!   invariants, the step order and what loom checks: see there and `DESIGN.md`).
+//!   invariants, the step order and what loom checks: see there and `DESIGN.md`);
+//!   `expire.rs`: its cleanup and eviction steps.
 //! - `token_index.rs`, `expiry_index.rs`: the two indexes, each behind the small interface
 //!   the protocol needs.
 //! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (the crate's
@@ -13,6 +14,7 @@
 
 mod bounds;
 mod counters;
+mod expire;
 mod expiry_index;
 mod shard;
 #[allow(unsafe_code)]
@@ -27,7 +29,8 @@ pub use version::INLINE_LIMIT;
 
 pub(crate) use bounds::Bounds;
 pub(crate) use counters::{Counters, ReadStats};
-pub(crate) use shard::{Settled, Shard, Swept};
+pub(crate) use expire::{Settled, Swept};
+pub(crate) use shard::Shard;
 pub(crate) use token_index::Key;
 pub(crate) use version::Version;
 

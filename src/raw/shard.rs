@@ -47,7 +47,7 @@
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
 use super::bounds::Usage;
-use super::expiry_index::{Entry, Ordered};
+use super::expiry_index::Ordered;
 use super::slot::{Current, Slot};
 use super::token_index::{After, Key, Keyed, TokenIndex, Tokens};
 use super::version::{Owned, Version};
@@ -58,7 +58,7 @@ use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// What [`Shard::update`]'s step does with the version it examined.
-enum Step<R> {
+pub(super) enum Step<R> {
     /// Swap in this version.
     Put(Owned),
     /// Swap in the tombstone.
@@ -68,7 +68,7 @@ enum Step<R> {
 }
 
 /// What [`Shard::update`] did.
-enum Updated<'g, R> {
+pub(super) enum Updated<'g, R> {
     /// Swapped the version examined out.
     Swapped,
     /// The step stopped, with the version it examined.
@@ -76,20 +76,6 @@ enum Updated<'g, R> {
     /// The node holds the tombstone (the call helped unlink it).
     Gone,
 }
-
-/// How [`Shard::settle`] settled a popped expiry entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settled {
-    /// Its session had expired: tombstoned and unlinked.
-    Reclaimed,
-    /// Its session's deadline had moved later: the entry was refiled there.
-    Rescheduled,
-    /// It no longer stood for its node (left by shortening or by a race): dropped.
-    Stale,
-}
-
-/// Due expiry entries a cleanup pass pops before settling them (see [`Shard::sweep`]).
-const SWEEP_BATCH: usize = 32;
 
 /// Tokens up to this many bytes live inside their node (scs tokens are 43 characters): one
 /// allocation and one cache miss less per session than a boxed token.
@@ -99,10 +85,10 @@ const INLINE_TOKEN: usize = 48;
 /// node's expiry entries, so cleanup reaches the node from its entry without a look-up; it
 /// is freed when the last of them lets go.
 pub(crate) struct Node {
-    hash: u64,
-    version: Slot<Version>,
-    scheduled: AtomicU64,
-    token: SmallVec<[u8; INLINE_TOKEN]>,
+    pub(super) hash: u64,
+    pub(super) version: Slot<Version>,
+    pub(super) scheduled: AtomicU64,
+    pub(super) token: SmallVec<[u8; INLINE_TOKEN]>,
 }
 
 impl Keyed for Node {
@@ -121,13 +107,13 @@ impl Node {
     /// the index at any time, with no ABA: each entry holds an `Arc` of its node, so a node's
     /// address cannot be reused while an entry names it.
     #[inline]
-    fn id(&self) -> usize {
+    pub(super) fn id(&self) -> usize {
         self as *const Node as usize
     }
 
     /// The node's key in the token index.
     #[inline]
-    fn key(&self) -> Key<'_> {
+    pub(super) fn key(&self) -> Key<'_> {
         Key {
             hash: self.hash,
             token: &self.token,
@@ -150,7 +136,7 @@ pub(crate) struct Shard {
     tokens: Box<[Tokens<Node>]>,
     /// `hash >> sub_shift`, masked, picks the token index of `hash` within this shard.
     sub_shift: u32,
-    expiry: Ordered<ExpKey, Arc<Node>>,
+    pub(super) expiry: Ordered<ExpKey, Arc<Node>>,
     /// Sessions (linked, not tombstoned) in this shard; statistics only.
     sessions: StatI64,
     /// Bytes (token + data) of the versions in this shard; statistics only.
@@ -170,34 +156,6 @@ pub(crate) enum Miss {
     Absent,
     /// The session's deadline has passed (cleanup has not reclaimed it yet).
     Expired,
-}
-
-/// What one cleanup pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Swept {
-    /// Sessions whose deadline had passed, tombstoned and unlinked.
-    pub(crate) reclaimed: u64,
-    /// Entries whose session's deadline had moved later: refiled.
-    pub(crate) rescheduled: u64,
-    /// Entries left by shortening or by races: dropped.
-    pub(crate) stale: u64,
-}
-
-impl Swept {
-    /// Counts one settled entry.
-    pub(crate) fn add(&mut self, s: Settled) {
-        match s {
-            Settled::Reclaimed => self.reclaimed += 1,
-            Settled::Rescheduled => self.rescheduled += 1,
-            Settled::Stale => self.stale += 1,
-        }
-    }
-
-    pub(crate) fn merge(&mut self, o: Swept) {
-        self.reclaimed += o.reclaimed;
-        self.rescheduled += o.rescheduled;
-        self.stale += o.stale;
-    }
 }
 
 impl Shard {
@@ -226,7 +184,7 @@ impl Shard {
 
     /// The token index that holds `hash`.
     #[inline]
-    fn tokens_of(&self, hash: u64) -> &Tokens<Node> {
+    pub(super) fn tokens_of(&self, hash: u64) -> &Tokens<Node> {
         &self.tokens[self.sub_index(hash)]
     }
 
@@ -238,7 +196,7 @@ impl Shard {
 
     /// Unlinks `node` from the token index if it is the node linked under its token; `true`
     /// if this call did.
-    fn unlink(&self, node: &Arc<Node>, guard: &Guard) -> bool {
+    pub(super) fn unlink(&self, node: &Arc<Node>, guard: &Guard) -> bool {
         self.tokens_of(node.hash).unlink(node, guard)
     }
 
@@ -367,7 +325,7 @@ impl Shard {
     /// caller brings: a failed swap gives it back, and `step` finds it there again (no
     /// allocation per retry); the loop hands it back at the end. A tombstone is final: the
     /// loop helps unlink the node and returns [`Updated::Gone`]. Accounts each swap.
-    fn update<'g, R>(
+    pub(super) fn update<'g, R>(
         &self,
         node: &Arc<Node>,
         mut spare: Option<Owned>,
@@ -559,7 +517,7 @@ impl Shard {
     /// Commit's lowering step: if `deadline` is earlier than `scheduled`, move `scheduled`
     /// down to it (CAS-min), then file an entry there. The order matters for I2: filing first
     /// would let cleanup pop the new entry, see `scheduled` differ and drop it as stale.
-    fn lower(&self, node: &Arc<Node>, deadline: u64, guard: &Guard) {
+    pub(super) fn lower(&self, node: &Arc<Node>, deadline: u64, guard: &Guard) {
         let mut s = if seeded_bug!(HandshakePlainLoads) {
             node.scheduled.load(Ordering::Acquire) // BUG (loom only): a load, not an RMW.
         } else {
@@ -592,7 +550,7 @@ impl Shard {
     /// reused; the fence pairs with [`drop_stale`](Self::drop_stale)'s: either this filing
     /// sees that entry's removal (and inserts a new one), or the remover sees `scheduled`
     /// back at its key and files again.
-    fn file(&self, deadline: u64, node: &Arc<Node>, guard: &Guard) {
+    pub(super) fn file(&self, deadline: u64, node: &Arc<Node>, guard: &Guard) {
         fence(Ordering::SeqCst);
         self.expiry
             .insert_if_absent((deadline, node.id()), || node.clone(), guard);
@@ -646,127 +604,6 @@ impl Shard {
             true
         });
         removed
-    }
-
-    /// One cleanup pass over this shard: pops every entry with `deadline <= now` and settles
-    /// its session (see the module docs).
-    pub(crate) fn sweep(&self, now: u64, guard: &Guard) -> Swept {
-        let mut swept = Swept::default();
-        let mut batch: SmallVec<[(u64, Arc<Node>); SWEEP_BATCH]> = SmallVec::new();
-        loop {
-            while batch.len() < SWEEP_BATCH {
-                let Some(front) = self.expiry.front(guard) else {
-                    break;
-                };
-                let d = front.key().0;
-                if d > now {
-                    break;
-                }
-                // Whoever unlinks the entry (a CAS on its tower) settles it.
-                if front.remove() {
-                    batch.push((d, front.value().clone()));
-                }
-            }
-            if batch.is_empty() {
-                return swept;
-            }
-            // Read each popped node's version and look its token up before settling any: the
-            // loads are independent, so their cache misses overlap instead of being paid one
-            // after another (BENCHMARKS.md, cleanup at 10M). Reads only: the protocol steps
-            // follow in `settle`, as if each entry had simply been settled a little after its
-            // pop.
-            for (_, node) in &batch {
-                if let Some(v) = node.version.load(guard).get() {
-                    std::hint::black_box(v.deadline);
-                }
-                std::hint::black_box(self.tokens_of(node.hash).with(node.key(), guard, |_| ()));
-            }
-            for (d, node) in batch.drain(..) {
-                swept.add(self.settle(d, &node, now, guard));
-            }
-        }
-    }
-
-    /// The deadline of this shard's first expiry entry that is not of `keep`'s token.
-    pub(crate) fn front_deadline(&self, keep: Key<'_>, guard: &Guard) -> Option<u64> {
-        self.front_not_of(keep, guard).map(|e| e.key().0)
-    }
-
-    /// The first expiry entry whose node is not `keep`'s token (matched by hash, then by
-    /// token: tokens that only share a hash are evictable).
-    fn front_not_of<'g>(
-        &'g self,
-        keep: Key<'_>,
-        guard: &'g Guard,
-    ) -> Option<Entry<'g, ExpKey, Arc<Node>>> {
-        let mut e = self.expiry.front(guard)?;
-        while e.value().hash == keep.hash && *e.value().token == *keep.token {
-            e = e.next()?;
-        }
-        Some(e)
-    }
-
-    /// Eviction: pops the first expiry entry not of `keep` (the session committing now) and
-    /// settles it as cleanup would at the entry's own deadline: the session is tombstoned
-    /// (CAS on the version examined, I3) if that deadline is its deadline, else its entry is
-    /// rescheduled (it was extended) or dropped (stale). The same path as cleanup, from the
-    /// front, whatever the deadline. `None` if the shard has nothing to pop, or another thread
-    /// popped the entry first.
-    pub(crate) fn evict_front(&self, keep: Key<'_>, guard: &Guard) -> Option<Settled> {
-        let e = self.front_not_of(keep, guard)?;
-        let d = e.key().0;
-        if !e.remove() {
-            return None; // another evictor or cleanup popped it
-        }
-        let node = e.value().clone();
-        Some(self.settle(d, &node, d, guard))
-    }
-
-    /// Settles a popped entry at deadline `d` for `node`. The entry holds the node itself,
-    /// so no look-up is needed: a node whose version is not the tombstone is linked (only a
-    /// tombstoned node is ever unlinked, and null is final).
-    fn settle(&self, d: u64, node: &Arc<Node>, now: u64, guard: &Guard) -> Settled {
-        if node.scheduled.load(Ordering::Acquire) != d {
-            return Settled::Stale; // `scheduled` moved: another entry stands for this node.
-        }
-        // I3: tombstone only the version examined, if it has expired.
-        let (done, _) = self.update(node, None, guard, |v, _| {
-            if v.deadline <= now {
-                Step::Tombstone
-            } else {
-                Step::Stop(v.deadline)
-            }
-        });
-        let (later, examined) = match done {
-            Updated::Swapped => {
-                self.unlink(node, guard);
-                return Settled::Reclaimed;
-            }
-            Updated::Gone => return Settled::Stale, // tombstoned by a delete (helped unlink)
-            Updated::Stopped(later, examined) => (later, examined),
-        };
-        // Extended: move `scheduled` from d to the version's deadline, then file there.
-        if node
-            .scheduled
-            .compare_exchange(d, later, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Settled::Stale; // a shortening commit lowered it and filed its own entry.
-        }
-        self.file(later, node, guard);
-        // Handshake, cleanup side: re-read the version by RMW. A commit that swapped it
-        // after we read it may have seen the old `scheduled` and filed nothing.
-        let latest = if seeded_bug!(HandshakePlainLoads) {
-            node.version.load(guard) // BUG (loom only): a load, not an RMW.
-        } else {
-            node.version.read_latest(examined, guard)
-        };
-        if !latest.same(examined) && !seeded_bug!(NoHandshakeRecheck) {
-            if let Some(v2) = latest.get() {
-                self.lower(node, v2.deadline, guard);
-            }
-        }
-        Settled::Rescheduled
     }
 
     /// Calls `f(hash, token, version)` with each live session of this shard after `after`, in
