@@ -233,12 +233,15 @@ impl Store {
             }
             return Ok(shard.delete(key, &guard));
         }
-        // A touch keeps the data: it never grows the store.
+        // A touch keeps the data: it never grows the store, so it neither admits nor evicts.
+        let new_data = data.is_some();
         if let Some(data) = &data {
             self.admit(shard, key, token.len() + data.len(), now, &guard)?;
         }
         let replaced = shard.replace_live(key, data, deadline, now, &guard);
-        self.evict(key, &guard);
+        if new_data {
+            self.evict(key, &guard);
+        }
         Ok(replaced)
     }
 
