@@ -84,13 +84,13 @@ impl Bounds {
         usize::try_from(self.usage.sessions.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
-    /// Whether the store may be over a bound, by cheap loads (possibly stale).
+    /// Whether the store may be over a bound, by cheap loads (possibly stale); the byte count
+    /// is read only when the session count is within its bound.
     pub(crate) fn maybe_over(&self) -> bool {
         let u = &self.usage;
-        self.exceeds(
-            u.sessions.load(Ordering::Relaxed),
-            u.bytes.load(Ordering::Relaxed),
-        )
+        let sessions = u.sessions.load(Ordering::Relaxed);
+        sessions > self.max_sessions as isize
+            || Self::charged(sessions, u.bytes.load(Ordering::Relaxed)) > self.max_bytes as isize
     }
 
     /// Whether the store is over a bound, by the newest counts: read-modify-writes, which
