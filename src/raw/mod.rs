@@ -27,7 +27,7 @@ pub use version::INLINE_LIMIT;
 
 pub(crate) use bounds::Bounds;
 pub(crate) use counters::{Counters, ReadStats};
-pub(crate) use shard::{Miss, Settled, Shard, Swept};
+pub(crate) use shard::{Settled, Shard, Swept};
 pub(crate) use token_index::Key;
 pub(crate) use version::Version;
 
