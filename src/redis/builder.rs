@@ -1,9 +1,13 @@
 //! [`NearCacheBuilder`]: the prefix, the staleness bound, the local tier's settings, and
-//! where Redis is (one node, several nodes, or Sentinel).
+//! where Redis is (one node, several nodes, or Sentinel); and [`NearCache::connect`] and
+//! [`NearCache::builder`], which start from it.
 
+use super::cache::NearCache;
 use super::coherence::Tier;
-use super::conn::{supervise, Source};
-use super::{Counters, Handle, NearCache, NearCacheError, Shared};
+use super::conn::supervise;
+use super::error::{Counters, NearCacheError};
+use super::primary::Source;
+use super::shared::{Handle, Shared};
 use crate::Clock;
 use ::redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use ::redis::{Client, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo};
@@ -43,6 +47,39 @@ pub struct NearCacheBuilder {
     prefix: String,
     max_staleness: Duration,
     response_timeout: Duration,
+}
+
+impl NearCache {
+    /// Connects with the defaults: key prefix [`DEFAULT_PREFIX`], staleness bound
+    /// [`DEFAULT_MAX_STALENESS`], a local store with [`MemStore::new`](crate::MemStore::new)'s settings.
+    ///
+    /// `redis` is anything the redis crate accepts: a URL such as `redis://127.0.0.1:6379/0`,
+    /// or a `ConnectionInfo`. The connection always uses RESP3 (Redis 7.0 or later: the
+    /// near-cache reads `PEXPIRETIME`).
+    ///
+    /// # Errors
+    /// [`NearCacheError::Redis`] if the URL is bad or Redis cannot be reached, or refuses
+    /// `CLIENT TRACKING`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), memstore::redis::NearCacheError> {
+    /// let sessions = memstore::redis::NearCache::connect("redis://127.0.0.1:6379").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(redis: impl IntoConnectionInfo) -> Result<NearCache, NearCacheError> {
+        NearCacheBuilder::new().connect(redis).await
+    }
+
+    /// A [`NearCacheBuilder`] for the prefix, the staleness bound and the local store.
+    ///
+    /// ```
+    /// let builder = memstore::redis::NearCache::builder().prefix("sessions:");
+    /// # drop(builder);
+    /// ```
+    pub fn builder() -> NearCacheBuilder {
+        NearCacheBuilder::new()
+    }
 }
 
 impl Default for NearCacheBuilder {

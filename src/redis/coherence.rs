@@ -19,15 +19,20 @@
 //!   one; if the swap lands between its check and its store, the store goes into the retired
 //!   tier, which no later read loads.
 
-use super::conn::lock;
 use crate::{Bytes, MemStore};
 use ahash::RandomState;
 use arc_swap::{ArcSwap, Guard};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 /// Buckets of the conflict epochs (a power of two).
 const BUCKETS: usize = 4096;
+
+/// Locks `m`, ignoring poisoning: the near-cache's critical sections (a bucket's epoch, the
+/// connection slot, the pause points) only replace whole values.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// What an operation saw before its round trip: its bucket's epoch and the tier.
 pub(super) struct Ticket {

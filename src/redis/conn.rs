@@ -1,6 +1,6 @@
-//! The connection to the current primary and its staleness lease: where to connect (a list
-//! of nodes or Sentinel), connecting with tracking, the heartbeat that renews the lease, and
-//! what a lost connection does.
+//! The connection to the current primary and its staleness lease: connecting (to the node
+//! that `primary` finds) with tracking, the heartbeat that renews the lease, and what a lost
+//! connection does.
 //!
 //! # Invariants (kept here)
 //! - **The lease proves freshness.** `lease` holds 1 + the monotonic time at which the last
@@ -20,130 +20,18 @@
 //!   section with no await and O(1) work), so nothing cached over a connection that may have
 //!   missed invalidations survives it (see `coherence`).
 
-use super::{Counters, Shared};
-use ::redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
-use ::redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
-use ::redis::{
-    AsyncConnectionConfig, Client, ErrorKind, PushInfo, PushKind, RedisError, ServerErrorKind,
-    Value,
-};
-use std::sync::atomic::{AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use super::coherence::lock;
+use super::error::{Counters, NearCacheError};
+use super::primary::{connection_error, is_primary, Live};
+use super::shared::Shared;
+use ::redis::aio::{AsyncPushSender, SendError};
+use ::redis::{AsyncConnectionConfig, PushInfo, PushKind, RedisError};
+use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Where the primary is.
-pub(super) enum Source {
-    /// Fixed nodes (RESP3 clients), tried in turn from the last one that was primary.
-    Nodes {
-        clients: Vec<Client>,
-        /// Index of the node tried first; only a hint, so `Relaxed`.
-        preferred: AtomicUsize,
-    },
-    /// Redis Sentinel, asked for the current primary of `service` on every (re)connect.
-    Sentinel {
-        sentinel: Box<tokio::sync::Mutex<Sentinel>>,
-        service: String,
-        node: SentinelNodeConnectionInfo,
-    },
-}
-
-impl Source {
-    /// A connection to a node that says it is the primary. `timeout` bounds asking Sentinel
-    /// (each node's connection has its own timeouts in `config`).
-    async fn open(
-        &self,
-        config: &AsyncConnectionConfig,
-        timeout: Duration,
-    ) -> Result<MultiplexedConnection, RedisError> {
-        match self {
-            Source::Nodes { clients, preferred } => {
-                let start = preferred.load(Relaxed);
-                let mut last = None;
-                for i in 0..clients.len() {
-                    let at = (start + i) % clients.len();
-                    match open_primary(&clients[at], config).await {
-                        Ok(conn) => {
-                            preferred.store(at, Relaxed);
-                            return Ok(conn);
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                Err(last.unwrap_or_else(|| {
-                    RedisError::from((ErrorKind::InvalidClientConfig, "no Redis node given"))
-                }))
-            }
-            Source::Sentinel {
-                sentinel,
-                service,
-                node,
-            } => {
-                let ask = async {
-                    let mut sentinel = sentinel.lock().await;
-                    sentinel.async_master_for(service, Some(node)).await
-                };
-                let client = tokio::time::timeout(timeout, ask).await.map_err(|_| {
-                    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
-                })??;
-                open_primary(&client, config).await
-            }
-        }
-    }
-}
-
-async fn open_primary(
-    client: &Client,
-    config: &AsyncConnectionConfig,
-) -> Result<MultiplexedConnection, RedisError> {
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(config)
-        .await?;
-    if is_primary(&mut conn).await? {
-        Ok(conn)
-    } else {
-        Err(RedisError::from((
-            ErrorKind::Server(ServerErrorKind::ReadOnly),
-            "not the primary (ROLE is not master)",
-        )))
-    }
-}
-
-/// `ROLE`'s first element is `master`.
-async fn is_primary(conn: &mut MultiplexedConnection) -> Result<bool, RedisError> {
-    let role: Vec<Value> = ::redis::cmd("ROLE").query_async(conn).await?;
-    Ok(match role.first() {
-        Some(Value::BulkString(b)) => b == b"master",
-        Some(Value::SimpleString(s)) => s == "master",
-        _ => false,
-    })
-}
-
-/// A connection and its generation: a loss reported by an older connection is ignored.
-#[derive(Clone)]
-pub(super) struct Live {
-    pub(super) gen: u64,
-    pub(super) conn: MultiplexedConnection,
-}
-
-/// Whether a command's error means this connection is no good: broken, stuck, or to a server
-/// that is no longer the primary.
-fn connection_error(e: &RedisError) -> bool {
-    e.is_unrecoverable_error()
-        || e.is_connection_dropped()
-        || e.is_io_error()
-        || e.is_timeout()
-        || matches!(
-            e.kind(),
-            ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
-        )
-}
 
 impl Shared {
     pub(super) fn now_nanos(&self) -> u64 {
@@ -160,25 +48,25 @@ impl Shared {
                 <= u64::try_from(self.max_staleness.as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The connection, or [`NearCacheError::Disconnected`](super::NearCacheError) (waking the
+    /// The connection, or [`NearCacheError::Disconnected`](NearCacheError) (waking the
     /// reconnecting task).
-    pub(super) fn live(&self) -> Result<Live, super::NearCacheError> {
+    pub(super) fn live(&self) -> Result<Live, NearCacheError> {
         match &*lock(&self.conn) {
             Some(live) => Ok(live.clone()),
             None => {
                 self.wake.notify_one();
-                Err(super::NearCacheError::Disconnected)
+                Err(NearCacheError::Disconnected)
             }
         }
     }
 
     /// A failed round trip: a broken, stuck or demoted connection is dropped (and the local
     /// tier with it); a plain Redis error is passed on.
-    pub(super) fn failed(&self, live: &Live, e: RedisError) -> super::NearCacheError {
+    pub(super) fn failed(&self, live: &Live, e: RedisError) -> NearCacheError {
         if connection_error(&e) {
             self.lost(live.gen);
         }
-        super::NearCacheError::Redis(e)
+        NearCacheError::Redis(e)
     }
 
     /// Connection `gen` is gone: stop local reads, swap in an empty tier, wake the task.

@@ -5,23 +5,10 @@
 //! `coherence`), or just after it, while the test runs a delete, an invalidation or a read,
 //! then let go.
 
-use super::{lock, NearCache, Shared};
+use super::cache::NearCache;
+use super::coherence::lock;
+use super::shared::{Armed, Point, Shared};
 use tokio::sync::oneshot;
-
-/// Where an operation (a fill or a write, after Redis answered it) can be held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Point {
-    BeforeLocalStep,
-    AfterLocalStep,
-}
-
-/// An armed pause point, held by the near-cache until an operation on its token reaches it.
-pub(super) struct Armed {
-    point: Point,
-    token: String,
-    reached: oneshot::Sender<()>,
-    release: oneshot::Receiver<()>,
-}
 
 /// The test's end of a pause point: wait until an operation is held there, then release it.
 /// Dropping it releases the operation too.

@@ -14,7 +14,7 @@
 //! tower-sessions-redis-store is not reused: its current release still implements
 //! tower-sessions-core 0.14's trait, not 0.15's.
 
-use super::NearCache;
+use super::cache::NearCache;
 use crate::ecosystem::tower_record::{self, backend};
 use async_trait::async_trait;
 use tower_sessions_core::session::{Id, Record};

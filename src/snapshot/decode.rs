@@ -5,12 +5,10 @@ use super::error::{LoadReport, SnapshotError, SnapshotErrorKind};
 use super::format::{
     Fingerprints, Seen, BLOCK_HEAD, BLOCK_TARGET, FORMAT_VERSION, HEADER_LEN, MAGIC, RECORD_HEAD,
 };
-use super::load::{Counts, Inserter};
 use crate::clock;
 use crate::Error;
 use bytes::Bytes;
 use std::io::{self, Read};
-use std::sync::mpsc::SyncSender;
 
 /// Reads into `buf` until it is full or the input ends; the bytes read.
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -51,8 +49,8 @@ pub(super) struct Batch {
     pub(super) recs: Vec<Rec>,
 }
 
-/// A load in progress: reads and validates; validated blocks go to `tx` (inserter threads)
-/// or, without threads, straight to the inserter.
+/// A load in progress: reads and validates; each validated block goes to the caller's sink
+/// (see [`blocks`](Self::blocks)).
 pub(super) struct Loader {
     pub(super) report: LoadReport,
     /// Bytes consumed so far: the offset of what is read next.
@@ -64,9 +62,6 @@ pub(super) struct Loader {
     recs: Vec<Rec>,
     /// Where the header, block or end marker being read starts.
     pub(super) item: u64,
-    pub(super) tx: Option<SyncSender<Batch>>,
-    /// What inserting on this thread did.
-    pub(super) counts: Counts,
     max_token_len: usize,
     max_data_len: usize,
 }
@@ -84,8 +79,6 @@ impl Loader {
             records: 0,
             recs: Vec::new(),
             item: 0,
-            tx: None,
-            counts: Counts::default(),
             max_token_len,
             max_data_len,
         }
@@ -142,11 +135,13 @@ impl Loader {
         Ok(())
     }
 
-    /// Reads blocks until the end marker; returns once the input is fully read.
+    /// Reads blocks until the end marker, handing each validated block to `sink` (the load's
+    /// inserter threads, or the inserter on this thread); returns once the input is fully
+    /// read.
     pub(super) fn blocks(
         &mut self,
         r: &mut dyn Read,
-        ins: &Inserter<'_>,
+        mut sink: impl FnMut(Batch),
     ) -> Result<(), SnapshotError> {
         let max_record = RECORD_HEAD
             .saturating_add(self.max_token_len)
@@ -215,15 +210,10 @@ impl Loader {
                 return Err(self.err(SnapshotErrorKind::Checksum, at));
             }
             self.parse(&body, count, at + BLOCK_HEAD as u64)?;
-            let batch = Batch {
+            sink(Batch {
                 block: Bytes::from(body),
                 recs: std::mem::take(&mut self.recs),
-            };
-            match &self.tx {
-                // A send fails only if every inserter has panicked: the join re-raises it.
-                Some(tx) => drop(tx.send(batch)),
-                None => ins.insert(&batch, &mut self.counts),
-            }
+            });
         }
     }
 

@@ -172,12 +172,19 @@ pub(crate) fn load(store: &Store, r: &mut dyn Read) -> Result<LoadReport, Snapsh
                 Err(_) => break, // fewer threads, or none: the reader inserts
             }
         }
-        if !workers.is_empty() {
-            l.tx = tx.take();
+        if workers.is_empty() {
+            tx = None;
         }
-        let res = l.header(r).and_then(|()| l.blocks(r, &ins));
-        l.tx = None; // the inserters drain what was sent, then stop
-        let mut counts = l.counts;
+        // What inserting on this thread did.
+        let mut counts = Counts::default();
+        let res = l.header(r).and_then(|()| {
+            l.blocks(r, |batch| match &tx {
+                // A send fails only if every inserter has panicked: the join re-raises it.
+                Some(tx) => drop(tx.send(batch)),
+                None => ins.insert(&batch, &mut counts),
+            })
+        });
+        drop(tx); // the inserters drain what was sent, then stop
         for w in workers {
             match w.join() {
                 Ok(c) => counts.add(c),
