@@ -141,16 +141,14 @@ impl Tier {
 
     /// Empties the local tier in O(1): swaps in `fresh` and drops the old tier off the
     /// runtime's threads. A build failure cannot happen (no cleanup thread is started); were
-    /// it to, the tier is emptied entry by entry on a blocking thread instead.
+    /// it to, the tier is cleared ([`MemStore::clear`]) on a blocking thread instead.
     pub(super) fn flush(&self, fresh: Fresh) {
         match fresh.0 {
             Some(fresh) => retire(self.current.swap(fresh)),
             None => {
                 let old = self.local_full();
                 off_runtime(move || {
-                    for (token, _) in old.iter() {
-                        old.delete(&token);
-                    }
+                    old.clear();
                 });
             }
         }
