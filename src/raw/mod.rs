@@ -122,6 +122,7 @@ impl Store {
     // ---- Input ----
 
     /// Validates a commit's input against this store's limits; the deadline in nanoseconds.
+    #[inline]
     pub(crate) fn check(
         &self,
         token: &str,
@@ -182,6 +183,7 @@ impl Store {
     // ---- Operations: each validated by the caller (`check`), deadlines in nanoseconds ----
 
     /// Inserts or overwrites `token`'s session; a deadline at or before now deletes it.
+    #[inline]
     pub(crate) fn commit(&self, token: &str, data: Bytes, deadline: u64) -> Result<(), Error> {
         let now = self.clock.now_nanos();
         let guard = sync::pin();
@@ -198,6 +200,7 @@ impl Store {
 
     /// Inserts `token`'s session if no live session holds it; `true` if it did. A deadline
     /// at or before now inserts nothing and says whether the token was free.
+    #[inline]
     pub(crate) fn commit_new(
         &self,
         token: &str,
@@ -218,6 +221,7 @@ impl Store {
 
     /// Replaces `token`'s session only if a live one holds it; `data: None` keeps its data
     /// (a touch). A deadline at or before now deletes a live session. `true` if it did.
+    #[inline]
     pub(crate) fn replace_live(
         &self,
         token: &str,
@@ -264,6 +268,7 @@ impl Store {
     }
 
     /// Removes `token`'s session, if any.
+    #[inline]
     pub(crate) fn delete(&self, token: &str) {
         let guard = sync::pin();
         let (shard, key) = self.route(token);
