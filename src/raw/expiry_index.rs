@@ -15,14 +15,14 @@ mod imp {
     use crossbeam_skiplist::base::{self, SkipList};
     use std::borrow::Borrow;
 
-    pub(crate) struct Ordered<K, V>(SkipList<K, V>);
+    pub(crate) struct ExpiryIndex<K, V>(SkipList<K, V>);
 
     /// An entry, valid while the guard it was found under lives.
     pub(crate) struct Entry<'g, K, V>(base::Entry<'g, 'g, K, V>);
 
-    impl<K: Ord + Send + 'static, V: Send + 'static> Ordered<K, V> {
+    impl<K: Ord + Send + 'static, V: Send + 'static> ExpiryIndex<K, V> {
         pub(crate) fn new() -> Self {
-            Ordered(SkipList::new(crossbeam_epoch::default_collector().clone()))
+            ExpiryIndex(SkipList::new(crossbeam_epoch::default_collector().clone()))
         }
 
         #[cfg(feature = "test-hooks")] // the invariant checks
@@ -111,21 +111,21 @@ mod imp {
     /// guard can see them: the protocol hands out references that outlive their entry (a
     /// `find` returns the version it read), so freeing a node at its last entry's drop would
     /// be a use-after-free the real code does not have.
-    pub(crate) struct Ordered<K, V> {
+    pub(crate) struct ExpiryIndex<K, V> {
         map: Mutex<BTreeMap<K, Arc<(K, V)>>>,
         // A plain std mutex: bookkeeping outside the model, never contended within a step.
         unlinked: std::sync::Mutex<Vec<Arc<(K, V)>>>,
     }
 
     pub(crate) struct Entry<'g, K, V> {
-        index: &'g Ordered<K, V>,
+        index: &'g ExpiryIndex<K, V>,
         item: Arc<(K, V)>,
         _guard: PhantomData<&'g Guard>,
     }
 
-    impl<K: Ord + Clone, V> Ordered<K, V> {
+    impl<K: Ord + Clone, V> ExpiryIndex<K, V> {
         pub(crate) fn new() -> Self {
-            Ordered {
+            ExpiryIndex {
                 map: Mutex::new(BTreeMap::new()),
                 unlinked: std::sync::Mutex::new(Vec::new()),
             }
@@ -217,4 +217,4 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{Entry, Ordered};
+pub(crate) use imp::{Entry, ExpiryIndex};

@@ -47,7 +47,7 @@
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
 use super::bounds::Usage;
-use super::expiry_index::Ordered;
+use super::expiry_index::ExpiryIndex;
 use super::slot::{Current, Slot};
 use super::token_index::{After, Key, Keyed, TokenIndex, Tokens};
 use super::version::{Owned, Version};
@@ -136,7 +136,7 @@ pub(crate) struct Shard {
     tokens: Box<[Tokens<Node>]>,
     /// `hash >> sub_shift`, masked, picks the token index of `hash` within this shard.
     sub_shift: u32,
-    pub(super) expiry: Ordered<ExpKey, Arc<Node>>,
+    pub(super) expiry: ExpiryIndex<ExpKey, Arc<Node>>,
     /// Sessions (linked, not tombstoned) in this shard; statistics only.
     sessions: StatI64,
     /// Bytes (token + data) of the versions in this shard; statistics only.
@@ -175,7 +175,7 @@ impl Shard {
         Shard {
             tokens: (0..1usize << sub_bits).map(|_| Tokens::new(kind)).collect(),
             sub_shift: 64 - shard_bits - sub_bits,
-            expiry: Ordered::new(),
+            expiry: ExpiryIndex::new(),
             sessions: StatI64::new(0),
             bytes: StatI64::new(0),
             usage,
