@@ -1,7 +1,7 @@
 //! Soak: session traffic against one store for a fixed time (default 600 s; `SOAK_SECS`),
 //! cleanup every second, deadlines from the store's clock (the system clock). Every 10 s
 //! (`SOAK_EVERY`) prints live sessions, expiry index size, sessions reclaimed and RSS as a
-//! CSV row; BENCHMARKS.md plots the curve.
+//! CSV row on stdout; BENCHMARKS.md has the table.
 //!
 //! The traffic is a working set that moves on, so sessions do expire: each thread logs in
 //! `RATE` new sessions a second (real time, however fast the machine), and a session is
@@ -13,10 +13,10 @@
 //!
 //! Steady state: live sessions about 2 threads x `RATE` x (`VISIT` + 4/5 `IDLE`) (a fifth log
 //! out) plus a cleanup interval's worth, the expiry index near live (one entry per session
-//! plus any stale ones in flight), RSS flat after warm-up. After the run the load stops and the example waits for
-//! every session to expire: cleanup must empty the store and its expiry index. It checks,
-//! and exits non-zero if one fails: sessions were reclaimed, the expiry index stayed within
-//! 1.5x live after warm-up, and the store drained.
+//! plus any stale ones in flight), RSS flat after warm-up. After the run the load stops and
+//! the example waits for every session to expire: cleanup must empty the store and its
+//! expiry index. It checks, and exits non-zero if one fails: sessions were reclaimed, the
+//! expiry index stayed within 1.5x live after warm-up, and the store drained.
 //!
 //! `cargo run --release --example soak` (`SOAK_SECS=30 SOAK_EVERY=2` for a quick run)
 
