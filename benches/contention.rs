@@ -39,7 +39,7 @@ OPTIONS:
   --cleanup-sizes LIST     live sessions for the cleanup pass (default 100000,1000000,10000000)
   --latency-sessions N     live sessions for the latency run (default 1000000)
   --rss-sessions N         sessions for bytes per session (default 1000000)
-  --skip LIST              parts to skip: throughput,cleanup,latency,rss
+  --skip LIST              parts to skip: throughput,create,cleanup,latency,rss
   --out DIR                where contention.md and contention.svg go (default
                            target/contention, or target/contention-quick with --quick;
                            BENCHMARKS.md's tables: --out results)
@@ -328,6 +328,95 @@ fn run(o: Opts) {
         match report::plot(&svg, &res, &names, &o.sessions, &wnames, &o.threads) {
             Ok(()) => eprintln!("wrote {}", svg.display()),
             Err(e) => eprintln!("plot failed: {e}"),
+        }
+    }
+
+    // ---------------------------------------------------------- create
+    if !skip("create") {
+        // New sessions into a populated store: every store, plus memstore and moka bounded at
+        // the session count (each new session evicts one).
+        let mut kinds: Vec<(String, Kind, bool)> = Vec::new();
+        for &k in &o.stores {
+            if k == Kind::Tower {
+                continue; // no cleanup and no bound: not a store a burst should meet
+            }
+            kinds.push((k.short(), k, false));
+            if matches!(k, Kind::MemStore(None) | Kind::Moka) {
+                kinds.push((format!("{}, capped", k.short()), k, true));
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\n### Create: new sessions into a populated store (median Mops/s over rounds; ratio to the scs port)\n"
+        );
+        for &n in &o.sessions {
+            let tokens = workloads::tokens(n, n as u64);
+            let stores: Vec<_> = kinds
+                .iter()
+                .map(|(_, k, capped)| {
+                    let s = if *capped {
+                        k.build_capped(n).expect("a capped kind")
+                    } else {
+                        k.build()
+                    };
+                    workloads::fill(&*s, &tokens, &data);
+                    s
+                })
+                .collect();
+            let mut cells: Vec<Vec<Vec<f64>>> =
+                vec![vec![Vec::new(); o.threads.len()]; kinds.len()];
+            for round in 0..o.rounds {
+                for (ti, &t) in o.threads.iter().enumerate() {
+                    for j in 0..stores.len() {
+                        let si = (j + round) % stores.len();
+                        let r =
+                            workloads::create(&*stores[si], &data, t, o.duration, round as u64 + 1);
+                        cells[si][ti].push(r.mops());
+                    }
+                }
+            }
+            eprintln!(
+                "[{:>6.1}s] create at {} sessions done",
+                t_all.elapsed().as_secs_f64(),
+                fmt_n(n)
+            );
+            let _ = writeln!(md, "#### create, {} sessions\n", fmt_n(n));
+            let mut head = String::from("| store |");
+            let mut rule = String::from("|---|");
+            for t in &o.threads {
+                let _ = write!(head, " {t} thr Mops/s | vs scs | vs naive |");
+                rule.push_str("---:|---:|---:|");
+            }
+            let _ = writeln!(md, "{head}\n{rule}");
+            let at = |name: &str, ti: usize| {
+                kinds
+                    .iter()
+                    .position(|(s, _, _)| s == name)
+                    .map(|i| median(cells[i][ti].clone()))
+            };
+            for (i, (name, _, _)) in kinds.iter().enumerate() {
+                let mut row = format!("| {name} |");
+                for ti in 0..o.threads.len() {
+                    let m = median(cells[i][ti].clone());
+                    let ratio = |peer: &str| {
+                        at(peer, ti).map_or("-".to_string(), |p| format!("{:.2}x", m / p))
+                    };
+                    let _ = write!(row, " {m:.2} | {} | {} |", ratio("scs"), ratio("naive"));
+                }
+                let _ = writeln!(md, "{row}");
+            }
+            if let (Some(_), Some(_)) = (at("memstore", 0), at("memstore, capped", 0)) {
+                let r: Vec<String> = (0..o.threads.len())
+                    .map(|ti| {
+                        format!(
+                            "{:.2}x at {} thr",
+                            at("memstore, capped", ti).unwrap() / at("memstore", ti).unwrap(),
+                            o.threads[ti]
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(md, "\nmemstore capped / unbounded: {}.\n", r.join(", "));
+            }
         }
     }
 

@@ -115,9 +115,11 @@
 //! **How to run it**: `bash loom-tests/run.sh` (a few minutes on two cores; it prints each
 //! model's iteration count and time); `LOOM_MAX_PREEMPTIONS=n` sets one bound for every model.
 //!
-//! The only `unsafe` code is the version slot (`src/raw/slot.rs`), over crossbeam-epoch, and
-//! the version's single-allocation layout (`src/raw/version.rs`: header and inline data, one
-//! allocation and one cache miss less per session; Miri checks it, `.ci/miri`).
+//! The only `unsafe` code is the version slot (`src/raw/slot.rs`), over crossbeam-epoch, the
+//! version's single-allocation layout (`src/raw/version.rs`: header and inline data, one
+//! allocation and one cache miss less per session; Miri checks it, `.ci/miri`) and the hint
+//! table's dereference of a node address (`src/raw/hints.rs`, kept sound by its protocol,
+//! H1-H3 in `DESIGN.md`, which loom checks with three seeded bugs).
 //!
 //! Beside loom: a differential proptest against a `BTreeMap` model (`tests/model.rs`, also a
 //! cargo-fuzz target in `fuzz/`), per-token history checks under concurrent commit, delete,
@@ -125,19 +127,23 @@
 //! a leak check under valgrind, and a flood of fresh sessions into a bounded store.
 //!
 //! # Performance
-//! A look-up is a skiplist descent in one of 4096 token skiplists (log2(sessions / 4096)
-//! levels of `u64` compares), then the session's node, then its current version with the
-//! data inline (one allocation per version); cleanup costs O(expired x log n) and never scans
-//! live sessions. The price of the skiplist against a hash probe is the descent's dependent
-//! cache misses: on read-heavy work at a million sessions the default store is slower than
-//! the same store built with [`TokenIndex::HashIndex`], and slower than scs's
-//! `RwLock<HashMap>` design, so the hash-index build is the choice for the fastest point
-//! reads. `BENCHMARKS.md` has the figures (the peers, both builds and the card done naively
-//! with `SkipMap`s, and what is not yet measured on today's code), the machine; `cd benches && cargo bench --bench
-//! contention -- --rounds 3` reproduces them.
+//! Sessions live in 4096 token skiplists (log2(sessions / 4096) levels of `u64` compares per
+//! descent), and each shard keeps a hint table over their nodes (`src/raw/hints.rs`): a find,
+//! overwrite, touch or delete of a known token loads one bucket (a cache line), the node
+//! (its hash and token compared, never trusted on the tag alone) and the version with the
+//! data inline, with no descent. A token whose hint is missing (evicted by another or lost
+//! in a resize) takes one descent, which publishes it again. A new session costs one descent
+//! of its token skiplist (insert-if-absent also finds a node that holds the token) and one
+//! of the expiry skiplist; a delete or a reclaimed session one descent to unlink. The hint
+//! tables cost about 9-25 bytes per session ([`Stats::hint_table_bytes`]). Cleanup costs
+//! O(expired x log n) and never scans live sessions. `BENCHMARKS.md` has the figures against
+//! the peers (scs's `RwLock<HashMap>` design ported, scc, dashmap, moka, papaya, the card done
+//! naively with `SkipMap`s, and the opt-in [`TokenIndex::HashIndex`] build) on the machine
+//! they were taken on; `cd benches && cargo bench --bench contention -- --rounds 3`
+//! reproduces them.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
-// `unsafe` lives in two modules only (the version slot and the version layout, in `raw/`),
+// `unsafe` lives in three modules only (the version slot, the version layout and the hint table, in `raw/`),
 // each allowed there with its SAFETY arguments; the compiler keeps the rest of the crate free of it.
 #![deny(unsafe_code)]
 #![warn(rust_2018_idioms)]

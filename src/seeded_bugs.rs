@@ -70,6 +70,18 @@ pub mod loom_bugs {
         /// A shortening commit removes the entry at its old deadline and does not look again:
         /// a reschedule back to that deadline that reused the entry is left with none (I2).
         StaleNoRefile,
+        /// The thread that tombstones a node leaves its hint in the hint table: the hint (and
+        /// its count) outlives the session (H2).
+        HintNotCleared,
+        /// A hint is published with no look for a tombstone afterwards: a hint published for
+        /// a node already unlinked, which its clearer may have missed (H2).
+        HintNoRecheck,
+        /// A publish that evicts another hint never releases the evicted hint's count: its
+        /// node, and the versions it holds, leak (H1).
+        HintCountLost,
+        /// A look-up follows a hint whose tag matches without comparing hash and token: a
+        /// read of another token's session (H3).
+        HintUnchecked,
     }
 
     thread_local! {

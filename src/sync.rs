@@ -8,14 +8,18 @@
 #[cfg(not(memstore_loom))]
 mod imp {
     pub(crate) use crossbeam_epoch::{pin, Guard};
-    pub(crate) use std::sync::atomic::{fence, AtomicIsize, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering,
+    };
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread;
 }
 
 #[cfg(memstore_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering,
+    };
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread;
 
@@ -53,6 +57,22 @@ pub(crate) fn collect_retired(retired: u64) {
 /// Under loom nothing is retired to an epoch (see `raw/slot.rs`).
 #[cfg(memstore_loom)]
 pub(crate) fn collect_retired(_retired: u64) {}
+
+/// Drops `value` once every thread pinned now has unpinned (the hint table's retirement of
+/// a node's `Arc`: `raw/hints.rs`).
+#[cfg(not(memstore_loom))]
+#[inline]
+pub(crate) fn defer_drop<T: Send + 'static>(guard: &Guard, value: T) {
+    guard.defer(move || drop(value));
+}
+
+/// Under loom the stand-in indexes keep every unlinked node until they drop, so the value
+/// is dropped at once; the quiescent check (`raw/hints.rs`) is what finds a hint left to a
+/// tombstoned node.
+#[cfg(memstore_loom)]
+pub(crate) fn defer_drop<T: Send + 'static>(_guard: &Guard, value: T) {
+    drop(value);
+}
 
 /// Runs `f`, catching a panic (the cleanup thread's pass: see `cleanup.rs`). `f` leaves
 /// nothing half-done that the caller reads afterwards, hence `AssertUnwindSafe`.

@@ -358,6 +358,31 @@ impl MokaStore {
     }
 }
 
+impl Kind {
+    /// The store bounded at `cap` sessions, for the stores that can be: memstore
+    /// (`max_sessions`, evicting the soonest to expire) and moka (`max_capacity`).
+    pub fn build_capped(self, cap: usize) -> Option<Box<dyn Store>> {
+        match self {
+            Kind::MemStore(shards) => {
+                let mut b = memstore::MemStore::builder()
+                    .cleanup_interval(Duration::ZERO)
+                    .max_sessions(cap);
+                if let Some(n) = shards {
+                    b = b.shards(n);
+                }
+                Some(Box::new(MemStoreBench(b.build())))
+            }
+            Kind::Moka => Some(Box::new(MokaStore(
+                moka::sync::Cache::builder()
+                    .expire_after(SessionExpiry)
+                    .max_capacity(cap as u64)
+                    .build(),
+            ))),
+            _ => None,
+        }
+    }
+}
+
 impl Store for MokaStore {
     fn commit(&self, token: &str, data: &[u8], expiry: SystemTime) {
         let item = Item {

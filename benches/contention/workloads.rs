@@ -372,3 +372,54 @@ pub fn rss() -> usize {
         .unwrap_or(0);
     pages * 4096
 }
+
+/// New sessions into a populated store (a login burst, or bots without cookies): every op
+/// commits a token never seen before, drawn by a fast generator (43 base64url characters, as
+/// scs makes them). Afterwards the new sessions are deleted (outside the timing), so the next
+/// cell starts from the same store.
+pub fn create(store: &dyn Store, data: &[u8], threads: usize, dur: Duration, seed: u64) -> Run {
+    let stop = AtomicBool::new(false);
+    let barrier = Barrier::new(threads + 1);
+    let run = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (stop, barrier) = (&stop, &barrier);
+                s.spawn(move || {
+                    let mut xs = Xs(seed ^ ((t as u64 + 1) * 0x9E37_79B9_7F4A_7C15) | 1);
+                    let mut made = Vec::new();
+                    let mut raw = [0u8; 32];
+                    barrier.wait();
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..32 {
+                            for c in raw.chunks_mut(8) {
+                                c.copy_from_slice(&xs.next().to_le_bytes());
+                            }
+                            let tok = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+                            store.commit(&tok, data, SystemTime::now() + LIFETIME);
+                            made.push(tok);
+                        }
+                    }
+                    made
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        std::thread::sleep(dur);
+        stop.store(true, Ordering::Relaxed);
+        let made: Vec<Vec<String>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let secs = start.elapsed().as_secs_f64();
+        let ops = made.iter().map(|m| m.len() as u64).sum();
+        for t in made.iter().flatten() {
+            store.delete(t);
+        }
+        Run {
+            ops,
+            secs,
+            misses: 0,
+            finds: 0,
+        }
+    });
+    store.cleanup(); // settles moka's pending writes
+    run
+}

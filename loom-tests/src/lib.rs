@@ -123,12 +123,27 @@ const FAR: u64 = 1_000;
 
 /// A store on a manual clock at `now`, one shard (every token meets in one pair of indexes),
 /// no cleanup thread: cleanup runs where a model calls `cleanup_now`.
+///
+/// These stores have no hint table: the protocol models check the version and expiry
+/// protocol alone (the `hint_*` models check the hint table's protocol with the operations
+/// it serves, in [`hinted_world`]).
 fn world(now: u64) -> (ManualClock, Arc<MemStore>) {
+    world_with(now, false)
+}
+
+/// [`world`] with the hint table on, as every store has it outside tests: one bucket of two
+/// ways that doubles past one session per bucket (loom sizes, `src/raw/hints.rs`).
+fn hinted_world(now: u64) -> (ManualClock, Arc<MemStore>) {
+    world_with(now, true)
+}
+
+fn world_with(now: u64, hints: bool) -> (ManualClock, Arc<MemStore>) {
     let clock = ManualClock::new(at(now));
     let store = MemStore::builder()
         .clock(clock.clone())
         .cleanup_interval(Duration::ZERO)
         .shards(1)
+        .hint_table_for_tests(hints)
         .build();
     (clock, Arc::new(store))
 }
@@ -162,6 +177,16 @@ fn quiescent(store: &MemStore, max_stale: usize) {
     assert!(
         stale <= max_stale,
         "I5: {stale} stale expiry entries, bound {max_stale}"
+    );
+}
+
+/// H2 at quiescence: at most `max` hints left to deleted or reclaimed sessions (only a
+/// publish racing the tombstone's clear can leave one; it costs memory, never an answer).
+fn dead_hints(store: &MemStore, max: usize) {
+    let dead = store.dead_hints_for_tests().expect("a hint table to read");
+    assert!(
+        dead <= max,
+        "H2: {dead} hints left to tombstoned nodes, bound {max}"
     );
 }
 
@@ -240,8 +265,8 @@ pub fn commit_commit_fresh() {
 
 /// A commit and a delete of one token: I4 (a returned delete is not undone by an earlier
 /// commit; a commit after a delete links a new node), I2, I5 (orphan entries bounded).
-fn commit_delete(fresh: bool) {
-    let (clock, store) = world(5);
+fn commit_delete(fresh: bool, hints: bool) {
+    let (clock, store) = world_with(5, hints);
     if !fresh {
         commit(&store, "t", "v0", 20);
     }
@@ -269,23 +294,45 @@ fn commit_delete(fresh: bool) {
     }
     assert_eq!(store.len(), usize::from(last.is_some()));
     quiescent(&store, 2);
+    dead_hints(&store, 0);
     drain(&clock, &store);
+}
+
+/// commit/delete on an existing token through the hint table: the delete's tombstone clears
+/// the hint (H2: none left), reads from hints never see the deleted session (H3).
+pub fn hint_commit_delete_existing() {
+    commit_delete(false, true);
+}
+
+/// commit/delete on an absent token through the hint table: the fresh node's publish races
+/// the delete's clear, and its recheck takes the hint out again (H2: none left).
+pub fn hint_commit_delete_fresh() {
+    commit_delete(true, true);
 }
 
 /// commit/delete on an existing token.
 pub fn commit_delete_existing() {
-    commit_delete(false);
+    commit_delete(false, false);
 }
 
 /// commit/delete on an absent token (the fresh node's entry can be orphaned).
 pub fn commit_delete_fresh() {
-    commit_delete(true);
+    commit_delete(true, false);
 }
 
 /// A reader racing an overwrite and a cleanup at the old version's deadline: I1 (never an
 /// expired session, never a miss of one live throughout the call), I3, I4.
 pub fn commit_find() {
-    let (clock, store) = world(5);
+    commit_find_in(world(5));
+}
+
+/// [`commit_find`] through the hint table: a find that starts from a hint never misses a
+/// session live throughout, never returns an expired one (H3, I1).
+pub fn hint_commit_find() {
+    commit_find_in(hinted_world(5));
+}
+
+fn commit_find_in((clock, store): (ManualClock, Arc<MemStore>)) {
     commit(&store, "t", "v0", 10);
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
@@ -700,7 +747,16 @@ pub fn tick_after_read() {
 /// Commit, delete and cleanup of one expired session, three threads: I4 (the survivor is
 /// the commit or nothing, never the expired version), I3, I2.
 pub fn commit_delete_cleanup() {
-    let (clock, store) = world(1);
+    commit_delete_cleanup_in(world(1));
+}
+
+/// [`commit_delete_cleanup`] through the hint table: the delete's and cleanup's tombstones
+/// clear hints that the commit may be publishing (H1-H3).
+pub fn hint_commit_delete_cleanup() {
+    commit_delete_cleanup_in(hinted_world(1));
+}
+
+fn commit_delete_cleanup_in((clock, store): (ManualClock, Arc<MemStore>)) {
     commit(&store, "t", "v0", 5);
     clock.set(at(5));
     let a = spawn(&store, |s| {
@@ -749,5 +805,82 @@ pub fn reclamation() {
     let last = find(&store, "t");
     assert!(last.is_none() || is(&last, "a") || is(&last, "b"));
     quiescent(&store, 2);
+    drain(&clock, &store);
+}
+
+/// A store like [`world`]'s whose tokens all hash alike: every session shares one bucket of
+/// the hint table (and under loom every tag is alike), so only the token comparison tells
+/// hints apart (H3).
+fn colliding_world(now: u64) -> (ManualClock, Arc<MemStore>) {
+    let clock = ManualClock::new(at(now));
+    let store = MemStore::builder()
+        .clock(clock.clone())
+        .cleanup_interval(Duration::ZERO)
+        .shards(1)
+        .all_tokens_collide_for_tests()
+        .build();
+    (clock, Arc::new(store))
+}
+
+/// Hints of tokens that share a bucket (three tokens, two ways: one hint evicted): an
+/// overwrite of one and a delete of another race a reader of each. H3 (a read returns its
+/// own token's session, never another's, never a miss of one live throughout), H1 (loom's
+/// leak check: every count a way took is released), H2 (no hint left to the deleted node),
+/// I4.
+pub fn hint_shared_bucket() {
+    let (clock, store) = colliding_world(5);
+    commit(&store, "v", "v0", 20);
+    commit(&store, "t", "t0", 20);
+    commit(&store, "u", "u0", 20); // the bucket's two ways are full: evicts v's hint
+    let a = spawn(&store, |s| {
+        commit(s, "u", "u1", 30);
+        find(s, "t")
+    });
+    let b = spawn(&store, |s| {
+        s.delete("t");
+        find(s, "u")
+    });
+    let (seen_t, seen_u) = (a.join().unwrap(), b.join().unwrap());
+    assert!(
+        seen_t.is_none() || is(&seen_t, "t0"),
+        "H3: read {seen_t:?} for t"
+    );
+    assert!(
+        is(&seen_u, "u0") || is(&seen_u, "u1"),
+        "H3/I1: read {seen_u:?} for u, live throughout"
+    );
+    assert_eq!(find(&store, "t"), None, "I4: the delete was undone");
+    assert!(is(&find(&store, "u"), "u1"), "I4: last commit lost");
+    assert!(
+        is(&find(&store, "v"), "v0"),
+        "I1: an evicted hint lost its session"
+    );
+    quiescent(&store, 1);
+    dead_hints(&store, 0);
+    drain(&clock, &store);
+}
+
+/// A fresh commit that doubles the hint table (copying the hints of the old table into the
+/// new) racing a delete of a session whose hint it copies, and a reader of that session.
+/// H1/H2 across a resize: every count released, no hint left to the tombstoned node in the
+/// current table; I1.
+pub fn hint_grow_delete() {
+    let (clock, store) = hinted_world(5);
+    commit(&store, "t", "t0", 20);
+    let a = spawn(&store, |s| commit(s, "u", "u0", 20)); // the second session: the table grows
+    let b = spawn(&store, |s| {
+        s.delete("t");
+        find(s, "t")
+    });
+    let seen_u = find(&store, "u");
+    a.join().unwrap();
+    assert_eq!(b.join().unwrap(), None, "I4: the delete was undone");
+    assert!(
+        seen_u.is_none() || is(&seen_u, "u0"),
+        "H3: read {seen_u:?} for u"
+    );
+    assert!(is(&find(&store, "u"), "u0"), "I1: missed a returned commit");
+    quiescent(&store, 1);
+    dead_hints(&store, 0);
     drain(&clock, &store);
 }

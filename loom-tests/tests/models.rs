@@ -142,3 +142,57 @@ fn shortening_drop_stale() {
         m::shortening_drop_stale,
     );
 }
+
+#[test]
+fn hint_shared_bucket() {
+    m::check(
+        "hint_shared_bucket",
+        Bound::Preemptions(3),
+        m::hint_shared_bucket,
+    );
+}
+
+#[test]
+fn hint_grow_delete() {
+    m::check(
+        "hint_grow_delete",
+        Bound::Preemptions(3),
+        m::hint_grow_delete,
+    );
+}
+
+#[test]
+fn hint_commit_delete_existing() {
+    m::check(
+        "hint_commit_delete_existing",
+        Bound::Preemptions(3),
+        m::hint_commit_delete_existing,
+    );
+}
+
+#[test]
+fn hint_commit_delete_fresh() {
+    m::check(
+        "hint_commit_delete_fresh",
+        Bound::Preemptions(3),
+        m::hint_commit_delete_fresh,
+    );
+}
+
+#[test]
+fn hint_commit_find() {
+    m::check(
+        "hint_commit_find",
+        Bound::Preemptions(3),
+        m::hint_commit_find,
+    );
+}
+
+#[test]
+fn hint_commit_delete_cleanup() {
+    m::check(
+        "hint_commit_delete_cleanup",
+        Bound::Preemptions(2),
+        m::hint_commit_delete_cleanup,
+    );
+}

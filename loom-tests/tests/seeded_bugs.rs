@@ -138,3 +138,61 @@ fn stale_no_refile() {
         m::shortening_drop_stale,
     );
 }
+
+/// The tombstone's owner leaves the node's hint: a hint (and its count) outlives the
+/// session.
+#[test]
+fn hint_not_cleared() {
+    m::check_bug(
+        Bug::HintNotCleared,
+        "hint_commit_delete_existing",
+        Bound::Preemptions(3),
+        m::hint_commit_delete_existing,
+    );
+}
+
+/// A hint published for a node a delete has already tombstoned and unlinked (the fresh
+/// node's inserter publishes after the delete's clear looked).
+#[test]
+fn hint_no_recheck() {
+    m::check_bug(
+        Bug::HintNoRecheck,
+        "hint_commit_delete_fresh",
+        Bound::Preemptions(3),
+        m::hint_commit_delete_fresh,
+    );
+}
+
+/// The same across a resize: the grower copies a hint after the delete cleared the table.
+#[test]
+fn hint_no_recheck_grow() {
+    m::check_bug(
+        Bug::HintNoRecheck,
+        "hint_grow_delete",
+        Bound::Preemptions(3),
+        m::hint_grow_delete,
+    );
+}
+
+/// A hint followed on its tag alone reads another token's session.
+#[test]
+fn hint_unchecked() {
+    m::check_bug(
+        Bug::HintUnchecked,
+        "hint_shared_bucket",
+        Bound::Preemptions(3),
+        m::hint_shared_bucket,
+    );
+}
+
+/// A publish that evicts a hint and never releases its count leaks the node (loom's leak
+/// check sees the versions it holds).
+#[test]
+fn hint_count_lost() {
+    m::check_bug(
+        Bug::HintCountLost,
+        "hint_shared_bucket",
+        Bound::Preemptions(3),
+        m::hint_shared_bucket,
+    );
+}

@@ -16,6 +16,8 @@ mod bounds;
 mod counters;
 mod expire;
 mod expiry_index;
+#[allow(unsafe_code)]
+mod hints;
 mod shard;
 #[allow(unsafe_code)]
 mod slot;
@@ -58,6 +60,8 @@ pub(crate) struct Config {
     pub(crate) max_sessions: Option<usize>,
     pub(crate) max_bytes: Option<usize>,
     pub(crate) when_full: WhenFull,
+    /// Whether a skiplist token index has a hint table (`hints.rs`); off only in tests.
+    pub(crate) hints: bool,
     /// Tests only (feature `test-hooks`): every token hashes alike.
     #[cfg(feature = "test-hooks")]
     pub(crate) collide: bool,
@@ -97,6 +101,7 @@ impl Store {
                         c.token_index,
                         n.trailing_zeros(),
                         sub_bits,
+                        c.hints,
                     ))
                 })
                 .collect(),
@@ -398,6 +403,19 @@ impl Store {
     /// Bytes (tokens + data) held.
     pub(crate) fn bytes(&self) -> usize {
         usize::try_from(self.shards.iter().map(|s| s.bytes()).sum::<i64>()).unwrap_or(0)
+    }
+
+    /// Bytes of the shards' hint tables.
+    pub(crate) fn hint_table_bytes(&self) -> usize {
+        let guard = sync::pin();
+        self.shards.iter().map(|s| s.hint_table_bytes(&guard)).sum()
+    }
+
+    /// Hints to tombstoned nodes in the shards' hint tables (left only by races).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn dead_hints(&self) -> Result<usize, String> {
+        let guard = sync::pin();
+        self.shards.iter().map(|s| s.dead_hints(&guard)).sum()
     }
 
     /// Checks every shard's structural invariants (DESIGN.md's I2 and I5); only meaningful

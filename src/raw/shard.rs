@@ -48,6 +48,7 @@
 
 use super::bounds::Usage;
 use super::expiry_index::ExpiryIndex;
+use super::hints::Hints;
 use super::slot::{Current, Slot};
 use super::token_index::{After, Key, Keyed, TokenIndex, Tokens};
 use super::version::{Owned, Version};
@@ -137,6 +138,8 @@ pub(crate) struct Shard {
     /// `hash >> sub_shift`, masked, picks the token index of `hash` within this shard.
     sub_shift: u32,
     pub(super) expiry: ExpiryIndex<ExpKey, Arc<Node>>,
+    /// Point operations' way to a node without a descent (`hints.rs`); skiplist index only.
+    hints: Option<Hints>,
     /// Sessions (linked, not tombstoned) in this shard; statistics only.
     sessions: StatI64,
     /// Bytes (token + data) of the versions in this shard; statistics only.
@@ -168,6 +171,7 @@ impl Shard {
         kind: TokenIndex,
         shard_bits: u32,
         sub_bits: u32,
+        hints: bool,
     ) -> Self {
         // A hash index is one table; under loom one stand-in map models any split.
         let split = kind == TokenIndex::SkipList && !cfg!(memstore_loom);
@@ -176,6 +180,7 @@ impl Shard {
             tokens: (0..1usize << sub_bits).map(|_| Tokens::new(kind)).collect(),
             sub_shift: 64 - shard_bits - sub_bits,
             expiry: ExpiryIndex::new(),
+            hints: (hints && kind == TokenIndex::SkipList).then(Hints::new),
             sessions: StatI64::new(0),
             bytes: StatI64::new(0),
             usage,
@@ -243,12 +248,18 @@ impl Shard {
         }
     }
 
-    /// Links a fresh node for `key` holding `v` (insert-if-absent), and files its entry
-    /// after the link (I2); a delete that slips in between leaves the entry an orphan,
-    /// dropped by cleanup (I5). `Err(v)` if a node holds the token already (`v` taken back
-    /// out of our node, which was built but never published; this only happens when inserts of
-    /// one token race), and the caller looks the token up again.
-    fn link_fresh(&self, key: Key<'_>, v: Owned, guard: &Guard) -> Result<(), Owned> {
+    /// Links a fresh node for `key` holding `v` (insert-if-absent), files its entry after
+    /// the link (I2; a delete that slips in between leaves the entry an orphan, dropped by
+    /// cleanup: I5), then publishes its hint (H2). `Err(v, node)` if a node holds the token
+    /// already: `v` taken back out of our node, which was built but never published, and
+    /// the node that holds the token (published as a hint if live; `None`: it went before
+    /// it could be read, look again).
+    fn link_fresh(
+        &self,
+        key: Key<'_>,
+        v: Owned,
+        guard: &Guard,
+    ) -> Result<(), (Owned, Option<Arc<Node>>)> {
         let (dl, held) = (v.deadline, size(key.token, v.data()));
         let node = Arc::new(Node {
             hash: key.hash,
@@ -256,17 +267,41 @@ impl Shard {
             scheduled: AtomicU64::new(dl),
             token: SmallVec::from_slice(key.token),
         });
-        if self.tokens_of(node.hash).insert(&node, guard) {
-            self.account(1, held);
-            self.file(dl, &node, guard);
-            return Ok(());
+        let held_by = match self.tokens_of(node.hash).insert(&node, guard) {
+            Ok(()) => {
+                self.account(1, held);
+                self.file(dl, &node, guard);
+                if let Some(h) = &self.hints {
+                    h.publish(&node, guard);
+                    h.grow_if_needed(self.len(), guard);
+                }
+                return Ok(());
+            }
+            Err(held_by) => held_by,
+        };
+        if let (Some(h), Some(n)) = (&self.hints, &held_by) {
+            if n.version.load(guard).get().is_some() {
+                h.publish(n, guard);
+            }
         }
         // Our node was never published (the rejected key is dropped), so this is its only
         // handle: take the version back, no copy. (The fallback is unreachable.)
-        Err(Arc::try_unwrap(node)
+        let v = Arc::try_unwrap(node)
             .ok()
             .and_then(|n| n.version.into_inner())
-            .unwrap_or_else(|| Version::new(Bytes::new(), dl)))
+            .unwrap_or_else(|| Version::new(Bytes::new(), dl));
+        Err((v, held_by))
+    }
+
+    /// Hints in this shard's table to tombstoned nodes (only races leave them: H2).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn dead_hints(&self, guard: &Guard) -> Result<usize, String> {
+        self.hints.as_ref().map_or(Ok(0), |h| h.dead_hints(guard))
+    }
+
+    /// Bytes of this shard's hint table (0 without one).
+    pub(crate) fn hint_table_bytes(&self, guard: &Guard) -> usize {
+        self.hints.as_ref().map_or(0, |h| h.bytes(guard))
     }
 
     /// Sessions held (expired ones not yet reclaimed included).
@@ -281,7 +316,8 @@ impl Shard {
 
     /// Runs `f` with `key`'s node, if one is linked: lock-free, no count bumped. The node
     /// is borrowed for the call only; versions loaded from it live as long as `guard` (they
-    /// are retired to the epoch, and a linked node is only freed once tombstoned).
+    /// are retired to the epoch, and a linked node is only freed once tombstoned). A live
+    /// hint (H3) skips the descent; a descent that finds a live node publishes its hint (H2).
     #[inline]
     fn with_node<R>(
         &self,
@@ -289,7 +325,31 @@ impl Shard {
         guard: &Guard,
         f: impl FnOnce(&Arc<Node>) -> R,
     ) -> Option<R> {
-        self.tokens_of(key.hash).with(key, guard, f)
+        self.with_node_hinting(key, true, guard, f)
+    }
+
+    /// [`with_node`](Self::with_node); `publish: false` for a caller about to remove the
+    /// session (a delete), which has no use for a hint.
+    #[inline]
+    fn with_node_hinting<R>(
+        &self,
+        key: Key<'_>,
+        publish: bool,
+        guard: &Guard,
+        f: impl FnOnce(&Arc<Node>) -> R,
+    ) -> Option<R> {
+        let Some(hints) = &self.hints else {
+            return self.tokens_of(key.hash).with(key, guard, f);
+        };
+        if let Some(node) = hints.get(key, guard) {
+            return Some(f(&node));
+        }
+        self.tokens_of(key.hash).with(key, guard, |node| {
+            if publish && node.version.load(guard).get().is_some() {
+                hints.publish(node, guard);
+            }
+            f(node)
+        })
     }
 
     /// The live version of `key`, or why there is none: I1.
@@ -362,6 +422,10 @@ impl Shard {
                     };
                     let done = node.version.compare_tombstone(examined, guard);
                     if done.is_ok() {
+                        // The tombstone's owner clears the node's hints (H1).
+                        if let Some(h) = &self.hints {
+                            h.clear(node, guard);
+                        }
                         self.account(-1, -size(&node.token, old.data()));
                     }
                     done
@@ -376,8 +440,12 @@ impl Shard {
 
     /// The insert-or-update skeleton of `commit` and `commit_new`: runs `existing` on the
     /// node linked under `key` (a tombstoned node: look again), else links a fresh node
-    /// holding `new` (another thread linked one first: look again). `existing` takes the
-    /// version and gives it back if the node turned out to be a tombstone.
+    /// holding `new` (another thread linked one first: `existing` on that one). `existing`
+    /// takes the version and gives it back if the node turned out to be a tombstone.
+    ///
+    /// With a hint table, a token with no live hint goes straight to the insert: its
+    /// descent finds the node that holds the token if there is one, so a fresh session
+    /// costs one descent of the token index, not a look-up and then an insert.
     fn upsert<R>(
         &self,
         key: Key<'_>,
@@ -389,15 +457,24 @@ impl Shard {
         let mut new = new;
         loop {
             let mut held = Some(new);
-            let r = self.with_node(key, guard, |node| {
-                existing(node, held.take().expect("version"))
-            });
-            new = match r {
+            let found = match &self.hints {
+                Some(h) => h
+                    .get(key, guard)
+                    .map(|n| existing(&n, held.take().expect("version"))),
+                None => self.with_node(key, guard, |node| {
+                    existing(node, held.take().expect("version"))
+                }),
+            };
+            new = match found {
                 Some(Ok(r)) => return r,
                 Some(Err(back)) => back,
                 None => match self.link_fresh(key, held.take().expect("version"), guard) {
                     Ok(()) => return fresh,
-                    Err(back) => back,
+                    Err((back, None)) => back,
+                    Err((back, Some(node))) => match existing(&node, back) {
+                        Ok(r) => return r,
+                        Err(back) => back,
+                    },
                 },
             };
         }
@@ -578,7 +655,7 @@ impl Shard {
     /// Deletes `key`'s session; `true` if this call removed a live or expired version (the
     /// CAS winner owns the removal: the index's own `remove` result is never trusted).
     pub(crate) fn delete(&self, key: Key<'_>, guard: &Guard) -> bool {
-        self.with_node(key, guard, |node| self.delete_node(node, guard))
+        self.with_node_hinting(key, false, guard, |node| self.delete_node(node, guard))
             .unwrap_or(false)
     }
 

@@ -5,7 +5,7 @@
 //! instead ([`TokenIndex`]). Either way a node, once linked, is never replaced, and the
 //! interface is the same: `with` (runs a closure on the node linked under a token;
 //! guard-bound, no reference count bumped, no allocation), `insert` (insert-if-absent:
-//! `false` if a node holds the token, and the caller looks it up again), `unlink` (remove
+//! if a node holds the token, that node, so the caller needs no second look-up), `unlink` (remove
 //! *this* node, never whatever node holds the token now; its `bool` says whether this call
 //! did), `walk` (every linked node, in key order from a position).
 //!
@@ -31,9 +31,8 @@ pub(crate) trait Keyed: Send + Sync + 'static {
 
 /// Token equality in time that depends only on the lengths: a look-up never reveals how
 /// much of a stored token a guess matched.
-#[cfg(not(memstore_loom))]
 #[inline]
-fn same_token(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_token(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && constant_time_eq::constant_time_eq(a, b)
 }
 
@@ -169,15 +168,20 @@ mod skip {
             Some(f(&e.key().node))
         }
 
-        pub(crate) fn insert(&self, node: &Arc<N>, guard: &Guard) -> bool {
+        pub(crate) fn insert(&self, node: &Arc<N>, guard: &Guard) -> Result<(), Option<Arc<N>>> {
             let key = Linked {
                 hash: node.key_hash(),
                 node: node.clone(),
             };
             let e = self.0.get_or_insert_with(key, || (), guard);
-            let ours = Arc::ptr_eq(&e.key().node, node);
+            let held = &e.key().node;
+            let r = if Arc::ptr_eq(held, node) {
+                Ok(())
+            } else {
+                Err(Some(held.clone()))
+            };
             e.release(guard);
-            ours
+            r
         }
 
         pub(crate) fn unlink(&self, node: &Arc<N>, guard: &Guard) -> bool {
@@ -282,8 +286,17 @@ mod hashed {
         }
 
         /// Takes a bucket lock.
-        pub(crate) fn insert(&self, node: &Arc<N>, _guard: &Guard) -> bool {
-            self.map.insert_sync(Linked(node.clone()), ()).is_ok()
+        pub(crate) fn insert(&self, node: &Arc<N>, _guard: &Guard) -> Result<(), Option<Arc<N>>> {
+            match self.map.insert_sync(Linked(node.clone()), ()) {
+                Ok(()) => Ok(()),
+                Err(_) => {
+                    let key = Key {
+                        hash: node.key_hash(),
+                        token: node.key_token(),
+                    };
+                    Err(self.map.peek_with(&key, |k, _| k.0.clone()))
+                }
+            }
         }
 
         /// Takes a bucket lock.
@@ -382,8 +395,9 @@ mod dispatch {
             matches!(self, Tokens::Skip(_))
         }
 
-        /// Links `node` if no node holds its token; `true` if it did.
-        pub(crate) fn insert(&self, node: &Arc<N>, guard: &Guard) -> bool {
+        /// Links `node` if no node holds its token. `Err` with the node that holds it (`None`
+        /// if that node was unlinked before it could be read: look again).
+        pub(crate) fn insert(&self, node: &Arc<N>, guard: &Guard) -> Result<(), Option<Arc<N>>> {
             each!(self, t => t.insert(node, guard))
         }
 
@@ -450,14 +464,14 @@ mod tokens_loom {
             true
         }
 
-        pub(crate) fn insert(&self, node: &Arc<N>, _guard: &Guard) -> bool {
+        pub(crate) fn insert(&self, node: &Arc<N>, _guard: &Guard) -> Result<(), Option<Arc<N>>> {
             let key = (node.key_hash(), node.key_token().to_vec());
             let mut map = sync::lock(&self.map);
-            if map.contains_key(&key) {
-                return false;
+            if let Some(held) = map.get(&key) {
+                return Err(Some(held.clone()));
             }
             map.insert(key, node.clone());
-            true
+            Ok(())
         }
 
         pub(crate) fn unlink(&self, node: &Arc<N>, _guard: &Guard) -> bool {

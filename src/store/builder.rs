@@ -39,6 +39,8 @@ pub struct Builder {
     max_bytes: Option<usize>,
     when_full: WhenFull,
     token_index: TokenIndex,
+    /// Whether a skiplist token index gets its hint table (tests may turn it off).
+    hints: bool,
     #[cfg(feature = "test-hooks")]
     collide: bool,
     /// [`snapshot_every`](Self::snapshot_every): the interval and the file.
@@ -65,6 +67,7 @@ impl Builder {
             max_bytes: None,
             when_full: WhenFull::EvictSoonest,
             token_index: TokenIndex::SkipList,
+            hints: true,
             #[cfg(feature = "test-hooks")]
             collide: false,
             snapshot: None,
@@ -168,6 +171,15 @@ impl Builder {
         self
     }
 
+    /// Whether the skiplist token index gets its hint table (on unless a test turns it off;
+    /// feature `test-hooks`, not for users): tests and loom models run with and without.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn hint_table_for_tests(mut self, on: bool) -> Self {
+        self.hints = on;
+        self
+    }
+
     /// Every token hashes alike, so every look-up walks colliding keys by token (feature
     /// `test-hooks`, not for users).
     #[cfg(feature = "test-hooks")]
@@ -213,6 +225,7 @@ impl Builder {
             max_sessions: self.max_sessions,
             max_bytes: self.max_bytes,
             when_full: self.when_full,
+            hints: self.hints,
             #[cfg(feature = "test-hooks")]
             collide: self.collide,
         };

@@ -511,6 +511,14 @@ impl MemStore {
         }
     }
 
+    /// Hints left in the hint tables to deleted or reclaimed sessions: only races leave them
+    /// (DESIGN.md's H2); for tests and model checking (feature `test-hooks`, not for users).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn dead_hints_for_tests(&self) -> Result<usize, String> {
+        self.inner.dead_hints()
+    }
+
     /// Checks the store's structural invariants (DESIGN.md's I2 and I5). Only meaningful when
     /// no operation is in flight; for tests and model checking (feature `test-hooks`, not for
     /// users). Returns the number of stale expiry entries.

@@ -30,6 +30,10 @@ pub struct Stats {
     pub cleanup_panics: u64,
     /// Bytes held: tokens plus data of every session held.
     pub bytes: usize,
+    /// Bytes of the hint tables that take point operations to a session's node without a
+    /// descent of the skiplist token index (about 9-25 bytes per session; 0 with the hash
+    /// index).
+    pub hint_table_bytes: usize,
     /// Reads (`find`, `find_with`) that returned a session.
     pub hits: u64,
     /// Reads of tokens that hold no session.
@@ -55,6 +59,7 @@ impl Stats {
             evicted: Counters::get(&c.evicted),
             cleanup_panics: Counters::get(&c.cleanup_panics),
             bytes: raw.bytes(),
+            hint_table_bytes: raw.hint_table_bytes(),
             hits: raw.reads.sum(|s| &s.hits),
             misses: raw.reads.sum(|s| &s.misses),
             expired_on_read: raw.reads.sum(|s| &s.expired),

@@ -1,0 +1,405 @@
+//! The hint table: a token's node in O(1) expected cache misses, over the nodes the skiplist
+//! token index holds. Lossy and never trusted: a hint is a pointer to a node that some thread
+//! found linked; every use compares the node's keyed hash and token with the key and loads
+//! its version (a tombstone: the hint is dead, take the descent). A hint that is missing,
+//! evicted by another or lost in a resize costs one descent of the skiplist, which publishes
+//! it again. The skiplist stays the home of every session (ordered walks, cursors, cleanup's
+//! unlink); only point operations (find, overwrite, touch, delete, commit_new) start here.
+//!
+//! # Layout
+//! A table of buckets, one cache line each: seven ways (a node pointer or 0) and one tag byte
+//! per way (eight bits of the keyed hash), so a look-up loads one line and dereferences only
+//! a node whose tag matches. The bucket is picked by the hash's low bits (the shard and the
+//! sub-skiplist take its top bits). A shard's table doubles when its sessions outgrow
+//! [`LOAD`] per bucket: the grower swaps in the new table (an epoch-managed pointer; the old
+//! one is retired to the epoch) and then publishes the old table's hints into it.
+//!
+//! # The protocol
+//! - **H1, counted ways**: a way owns one `Arc` count of its node (`Arc::into_raw`). A count
+//!   leaves a way only by the swap or CAS that takes its address out, and the thread whose
+//!   swap or CAS did that retires the count to the epoch, so the node outlives every reader
+//!   pinned while its address was in the way. A reader may therefore dereference any address
+//!   it loads from a table under its guard: a hint can never outlive its node. A table swapped
+//!   out by a resize is retired to the epoch whole, and its drop releases the counts it holds.
+//! - **H2, clear and recheck** (memory, not safety): the thread whose CAS tombstoned a node
+//!   clears the node's ways in the current table; a publisher (a fresh node's inserter, a
+//!   find or commit that took the descent, a grower copying hints) stores the address and
+//!   then reads the version by a read-modify-write, and takes the address out again if it
+//!   sees the tombstone. Each side writes, then reads by RMW, so at least one sees the other
+//!   and a dead node's count is released at once; a hint that a race still leaves costs only
+//!   its node's memory until the way is reused, never a wrong answer (H3). Deletes publish
+//!   nothing.
+//! - **H3, validate**: a hint is followed only after comparing the node's hash and token with
+//!   the key (a tag match alone proves nothing), and only a node whose version is not the
+//!   tombstone is used: a tombstoned node's token may already be held by a new node, so a
+//!   dead hint means "take the descent", never "absent". A node that is not tombstoned is
+//!   the one linked under its token (only a tombstoned node is unlinked, and a token's next
+//!   node is linked only after that), so an operation on it is an operation on the session.
+//!
+//! loom checks H1-H3 (`loom-tests/`: models `hint_*` and every model that deletes, with the
+//! seeded bugs `HintNotCleared`, `HintNoRecheck`, `HintUnchecked`, `HintCountLost`); loom's
+//! leak check sees a count that is never released (each version holds a tracked allocation),
+//! and the quiescent check (`check_quiescent`) counts the hints left to tombstoned nodes.
+
+use super::shard::Node;
+use super::slot::{Current, Slot};
+use super::version::Version;
+use super::token_index::{same_token, Key};
+use crate::seeded_bugs::seeded_bug;
+use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Guard, Ordering};
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+
+/// Ways per bucket: seven node addresses and a word of tags fill one cache line.
+#[cfg(not(memstore_loom))]
+const WAYS: usize = 7;
+/// Under loom: two ways, so a model's few sessions share (and fight over) a bucket.
+#[cfg(memstore_loom)]
+const WAYS: usize = 2;
+
+/// Sessions per bucket before a shard's table doubles (at most `WAYS`: past that, hints are
+/// lost to eviction). Right after a doubling there are half as many.
+#[cfg(not(memstore_loom))]
+const LOAD: usize = 6;
+#[cfg(memstore_loom)]
+const LOAD: usize = 1;
+
+/// Buckets in a shard's first table.
+#[cfg(not(memstore_loom))]
+const FIRST_BUCKETS: usize = 16;
+#[cfg(memstore_loom)]
+const FIRST_BUCKETS: usize = 1;
+
+/// One cache line: a tag byte per way (byte `i` of `tags`, eight bits of the keyed hash) and
+/// the ways (a node's address, or 0).
+#[cfg_attr(not(memstore_loom), repr(C, align(64)))]
+struct Bucket {
+    tags: AtomicU64,
+    ways: [AtomicUsize; WAYS],
+}
+
+impl Bucket {
+    fn new() -> Self {
+        Bucket {
+            tags: AtomicU64::new(0),
+            ways: std::array::from_fn(|_| AtomicUsize::new(0)),
+        }
+    }
+
+    /// The ways whose tag byte is `tag`, as a bit set.
+    #[inline]
+    fn matching(&self, tag: u8) -> u32 {
+        if cfg!(memstore_loom) {
+            // Every tag is alike under loom: skip the tag word (fewer points for loom to
+            // interleave), so every way is a candidate and the token comparison decides.
+            return (1 << WAYS) - 1;
+        }
+        let tags = self.tags.load(Ordering::Relaxed);
+        let mut m = 0;
+        for i in 0..WAYS {
+            if (tags >> (8 * i)) as u8 == tag {
+                m |= 1 << i;
+            }
+        }
+        m
+    }
+
+    fn set_tag(&self, way: usize, tag: u8) {
+        if cfg!(memstore_loom) {
+            return; // see `matching`
+        }
+        let shift = 8 * way;
+        let _ = self
+            .tags
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some((t & !(0xff << shift)) | (u64::from(tag) << shift))
+            });
+    }
+}
+
+/// One table: a power of two of buckets.
+pub(crate) struct Table {
+    buckets: Box<[Bucket]>,
+}
+
+impl Table {
+    fn new(buckets: usize) -> Self {
+        Table {
+            buckets: (0..buckets).map(|_| Bucket::new()).collect(),
+        }
+    }
+
+    #[inline]
+    fn bucket(&self, hash: u64) -> &Bucket {
+        &self.buckets[hash as usize & (self.buckets.len() - 1)]
+    }
+}
+
+/// The tag of a hash: bits that neither the bucket index (low bits) nor the shard and
+/// sub-skiplist (top bits) use. Under loom every tag is alike, so tokens share tags and the
+/// token comparison is what tells them apart (H3).
+#[inline]
+fn tag(hash: u64) -> u8 {
+    if cfg!(memstore_loom) {
+        0
+    } else {
+        (hash >> 40) as u8
+    }
+}
+
+/// The address a way holds for `node`.
+#[inline]
+fn addr(node: &Arc<Node>) -> usize {
+    Arc::as_ptr(node) as usize
+}
+
+/// A node reached through a hint: an `Arc` rebuilt from the address and never dropped (the
+/// table holds no count), valid while the guard it was loaded under is pinned.
+pub(crate) struct HintedNode<'g> {
+    node: ManuallyDrop<Arc<Node>>,
+    _guard: std::marker::PhantomData<&'g Guard>,
+}
+
+impl std::ops::Deref for HintedNode<'_> {
+    type Target = Arc<Node>;
+    #[inline]
+    fn deref(&self) -> &Arc<Node> {
+        &self.node
+    }
+}
+
+/// A shard's hint table.
+pub(crate) struct Hints {
+    table: Slot<Table>,
+    /// Taken by the one thread that grows the table; others carry on (nobody waits for it).
+    growing: AtomicBool,
+}
+
+impl Hints {
+    pub(crate) fn new() -> Self {
+        Hints {
+            table: Slot::new(owned(Table::new(FIRST_BUCKETS))),
+            growing: AtomicBool::new(false),
+        }
+    }
+
+    #[inline]
+    fn current<'g>(&self, guard: &'g Guard) -> &'g Table {
+        self.table
+            .load(guard)
+            .get()
+            .expect("a hint table is never the tombstone")
+    }
+
+    /// The current table, read by a read-modify-write (H2): no older than any table swapped
+    /// in before a write this thread has synchronized with.
+    fn latest_table<'g>(&self, guard: &'g Guard) -> &'g Table {
+        let mut cur = self.table.load(guard);
+        loop {
+            let seen = self.table.read_latest(cur, guard);
+            if seen.same(cur) {
+                return cur.get().expect("a hint table is never the tombstone");
+            }
+            cur = seen;
+        }
+    }
+
+    /// The live node linked under `key`, if a hint to it is in the table (H3); `None`: take
+    /// the descent. The node may be tombstoned by the time the caller uses it, as a node
+    /// found by a descent may.
+    #[inline]
+    pub(crate) fn get<'g>(&self, key: Key<'_>, guard: &'g Guard) -> Option<HintedNode<'g>> {
+        let b = self.current(guard).bucket(key.hash);
+        let mut m = b.matching(tag(key.hash));
+        while m != 0 {
+            let way = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let p = b.ways[way].load(Ordering::Acquire);
+            if p == 0 {
+                continue;
+            }
+            // SAFETY: `p` was loaded from a way under `guard`, and a way's count is released
+            // only through the epoch after the address left the way (H1, module docs), so
+            // the node lives at least until `guard` unpins; every address in a way came from
+            // `Arc::into_raw`. The rebuilt `Arc` is never dropped (`ManuallyDrop`), so the
+            // count it does not own is never released.
+            let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
+            let same = seeded_bug!(HintUnchecked) // BUG (loom only): trust the tag.
+                || (node.hash == key.hash && same_token(&node.token, key.token));
+            if !same {
+                continue;
+            }
+            // A dead hint: the token may be held by a newer node; the descent finds it.
+            node.version.load(guard).get()?;
+            return Some(HintedNode {
+                node,
+                _guard: std::marker::PhantomData,
+            });
+        }
+        None
+    }
+
+    /// Publishes a hint to `node`, which the caller found linked under its guard (H2).
+    pub(crate) fn publish(&self, node: &Arc<Node>, guard: &Guard) {
+        self.publish_into(self.current(guard), node, guard);
+    }
+
+    fn publish_into(&self, t: &Table, node: &Arc<Node>, guard: &Guard) {
+        let b = t.bucket(node.hash);
+        let p = addr(node);
+        // A free way, else one the hash picks: evicting a hint only costs its token a descent.
+        let way = (0..WAYS)
+            .find(|&w| b.ways[w].load(Ordering::Relaxed) == 0)
+            .unwrap_or((node.hash >> 48) as usize % WAYS);
+        // The way's own count (H1).
+        let counted = Arc::into_raw(node.clone()) as usize;
+        debug_assert_eq!(counted, p);
+        let old = b.ways[way].swap(counted, Ordering::AcqRel);
+        // BUG (loom only): HintCountLost never releases the evicted hint's count.
+        if !seeded_bug!(HintCountLost) {
+            retire(old, guard);
+        }
+        b.set_tag(way, tag(node.hash));
+        if seeded_bug!(HintNoRecheck) {
+            return; // BUG (loom only): publish without looking for a tombstone.
+        }
+        if latest_version(node, guard).get().is_none() {
+            // Tombstoned meanwhile: its clearer may have looked before our swap (H2).
+            if b.ways[way]
+                .compare_exchange(p, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                retire(p, guard);
+            }
+        }
+    }
+
+    /// Clears every hint to `node`, which the caller's CAS has just tombstoned (H2).
+    pub(crate) fn clear(&self, node: &Arc<Node>, guard: &Guard) {
+        if seeded_bug!(HintNotCleared) {
+            return; // BUG (loom only): the hint outlives the session.
+        }
+        let b = self.latest_table(guard).bucket(node.hash);
+        let p = addr(node);
+        for w in &b.ways {
+            if w.fetch_add(0, Ordering::AcqRel) == p
+                && w
+                    .compare_exchange(p, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                retire(p, guard);
+            }
+        }
+    }
+
+    /// Doubles the table if `sessions` outgrew it; a no-op if another thread is growing it.
+    /// The grower swaps the new table in, then publishes the old table's live hints into it
+    /// (H2 for each), all under the caller's one guard.
+    pub(crate) fn grow_if_needed(&self, sessions: usize, guard: &Guard) {
+        let cur = self.table.load(guard);
+        let Some(old) = cur.get() else { return };
+        if sessions <= old.buckets.len() * LOAD {
+            return;
+        }
+        if self
+            .growing
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let new = owned(Table::new(old.buckets.len() * 2));
+        if self.table.compare_exchange(cur, new, guard).is_ok() {
+            let next = self.current(guard);
+            for b in old.buckets.iter() {
+                for w in &b.ways {
+                    let p = w.load(Ordering::Acquire);
+                    if p == 0 {
+                        continue;
+                    }
+                    // SAFETY: as in `get`: the old table is retired to the epoch only now, after
+                    // `guard` was pinned, and its counts are released when it drops (H1).
+                    let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
+                    if node.version.load(guard).get().is_some() {
+                        self.publish_into(next, &node, guard);
+                    }
+                }
+            }
+        }
+        self.growing.store(false, Ordering::Release);
+    }
+
+    /// The hints in the current table to tombstoned nodes (H2 keeps them to races).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn dead_hints(&self, guard: &Guard) -> Result<usize, String> {
+        let mut dead = 0;
+        for b in self.current(guard).buckets.iter() {
+            for w in &b.ways {
+                let p = w.load(Ordering::Acquire);
+                if p == 0 {
+                    continue;
+                }
+                // SAFETY: as in `get`.
+                let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
+                if node.version.load(guard).get().is_none() {
+                    dead += 1;
+                }
+            }
+        }
+        Ok(dead)
+    }
+
+    /// Bytes the current table takes.
+    pub(crate) fn bytes(&self, guard: &Guard) -> usize {
+        self.current(guard).buckets.len() * std::mem::size_of::<Bucket>()
+    }
+}
+
+/// Releases a count that the caller's swap or CAS took out of a way (H1): once every thread
+/// pinned now has unpinned, so no reader that loaded the address can see the node freed.
+fn retire(p: usize, guard: &Guard) {
+    if p != 0 {
+        // SAFETY: every non-zero way holds a count made by `Arc::into_raw` (H1), and the
+        // caller's swap or CAS removed `p` from its way, so this is that count's only release.
+        let node = unsafe { Arc::from_raw(p as *const Node) };
+        sync::defer_drop(guard, node);
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        for b in self.buckets.iter() {
+            for w in &b.ways {
+                let p = w.load(Ordering::Relaxed);
+                if p != 0 {
+                    // SAFETY: dropping the table: no thread can reach it (it was retired to the
+                    // epoch, or its store is dropping), and each way owns its count (H1).
+                    drop(unsafe { Arc::from_raw(p as *const Node) });
+                }
+            }
+        }
+    }
+}
+
+/// `node`'s version, read by a read-modify-write (a CAS of the value for itself, until one
+/// succeeds): the newest in the slot's modification order (H2).
+fn latest_version<'g>(node: &Node, guard: &'g Guard) -> Current<'g, Version> {
+    let mut cur = node.version.load(guard);
+    loop {
+        let seen = node.version.read_latest(cur, guard);
+        if seen.same(cur) {
+            return cur;
+        }
+        cur = seen;
+    }
+}
+
+#[cfg(not(memstore_loom))]
+fn owned(t: Table) -> crossbeam_epoch::Owned<Table> {
+    crossbeam_epoch::Owned::new(t)
+}
+
+#[cfg(memstore_loom)]
+fn owned(t: Table) -> Box<Table> {
+    Box::new(t)
+}
