@@ -70,6 +70,9 @@ pub mod loom_bugs {
         /// A shortening commit removes the entry at its old deadline and does not look again:
         /// a reschedule back to that deadline that reused the entry is left with none (I2).
         StaleNoRefile,
+        /// The ticker runs a due snapshot's save on its own thread instead of handing it to
+        /// a save thread: a slow save delays every cleanup pass due meanwhile.
+        SnapshotInline,
     }
 
     thread_local! {

@@ -751,3 +751,42 @@ pub fn reclamation() {
     quiescent(&store, 2);
     drain(&clock, &store);
 }
+
+/// Both jobs on the store's one ticker (`src/ticker.rs`): a snapshot save that does not end
+/// until the model lets it (a lock the model holds) must not hold up the cleanup pass due at
+/// the same tick. The model spins until the pass has run (a save run on the ticker's thread would keep the pass
+/// waiting for ever: loom reports the spin exceeding its branch bound), then lets the save
+/// end, waits for its attempt to be recorded, and drops the store, which stops the ticker
+/// and joins it and the save thread (loom checks that no thread is left).
+pub fn slow_snapshot_cleanup() {
+    let clock = ManualClock::new(at(0));
+    // The save blocks on this lock until the model releases it (one spinning thread only:
+    // the model's, so that loom never runs out of branches on an honest run).
+    let gate = Arc::new(loom::sync::Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let g = gate.clone();
+    let store = LeakOnPanic(Some(
+        MemStore::builder()
+            .clock(clock.clone())
+            .cleanup_interval(Duration::from_secs(10))
+            .snapshot_job_for_tests(Duration::from_secs(10), move || {
+                drop(g.lock().unwrap());
+                Ok(())
+            })
+            .shards(1)
+            .build(),
+    ));
+    commit(store.get(), "t", "v0", 5);
+    clock.advance(Duration::from_secs(10)); // both jobs due
+    while store.get().stats().cleanup_passes == 0 {
+        thread::yield_now();
+    }
+    assert_eq!(store.get().stats().reclaimed, 1);
+    drop(held);
+    let st = store
+        .get()
+        .wait_for_snapshots(1, Duration::MAX)
+        .expect("snapshots are on");
+    assert_eq!((st.taken, st.failed), (1, 0));
+    drop(store);
+}

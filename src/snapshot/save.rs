@@ -37,11 +37,13 @@ pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, Sna
         records,
         bytes,
         created: clock::from_nanos(now),
+        dir_sync_error: None,
     })
 }
 
 /// Saves atomically to `path`: a new private temporary file beside it, fsync, rename over
-/// `path`, fsync of the directory.
+/// `path`, fsync of the directory. Once the rename has succeeded the save has: a failed
+/// directory fsync is noted in the report (and logged), not an error.
 pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, SnapshotError> {
     let name = path.file_name().ok_or_else(|| {
         SnapshotError::io(
@@ -70,8 +72,40 @@ pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, Snapsh
     drop(file);
     fs::rename(tmp.path(), path).map_err(|e| SnapshotError::io(e, report.bytes))?;
     tmp.disarm();
-    sync_dir(dir).map_err(|e| SnapshotError::io(e, report.bytes))?;
+    let mut report = report;
+    if let Err(e) = sync_dir(dir) {
+        crate::telemetry::dir_sync_failed(path, &e);
+        report.dir_sync_error = Some(e.kind());
+    }
     Ok(report)
+}
+
+#[cfg(feature = "test-hooks")]
+thread_local! {
+    /// [`fail_dir_sync_for_tests`]: the next directory fsync on this thread fails.
+    static FAIL_DIR_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes the next directory fsync of a save on this thread fail (feature `test-hooks`, not
+/// for users): a directory fsync cannot be made to fail deterministically otherwise (as root,
+/// not even by taking the directory's read permission away).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub fn fail_dir_sync_for_tests() {
+    FAIL_DIR_SYNC.with(|f| f.set(true));
+}
+
+#[cfg(feature = "test-hooks")]
+fn injected_dir_sync_failure() -> io::Result<()> {
+    if FAIL_DIR_SYNC.with(|f| f.replace(false)) {
+        return Err(io::Error::other("injected: the directory fsync fails"));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn injected_dir_sync_failure() -> io::Result<()> {
+    Ok(())
 }
 
 /// Removes the temporary file unless the rename took it.
@@ -112,11 +146,12 @@ fn create_private(path: &Path) -> io::Result<File> {
 
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> io::Result<()> {
+    injected_dir_sync_failure()?;
     File::open(dir)?.sync_all()
 }
 
 /// Other platforms have no portable directory fsync; the rename is as durable as they make it.
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
+    injected_dir_sync_failure()
 }
