@@ -169,7 +169,7 @@ pub use seeded_bugs::loom_bugs;
 pub use snapshot::{LoadReport, SaveReport, SnapshotError, SnapshotErrorKind, SnapshotStatus};
 pub use store::{
     Builder, Cursor, Iter, MemStore, Stats, DEFAULT_CLEANUP_INTERVAL, DEFAULT_MAX_DATA_LEN,
-    DEFAULT_MAX_TOKEN_LEN,
+    DEFAULT_MAX_TOKEN_LEN, DEFAULT_NAME,
 };
 pub use token::{generate_token, TOKEN_LEN};
 

@@ -104,8 +104,10 @@ impl std::fmt::Debug for SaveTo {
 }
 
 /// The background work a store asks for: each job's interval (non-zero), or `None`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Jobs {
+    /// The store's name, in its events ([`Builder::name`](crate::Builder::name)).
+    pub(crate) name: std::sync::Arc<str>,
     pub(crate) cleanup: Option<Duration>,
     pub(crate) snapshot: Option<(Duration, SaveTo)>,
 }
@@ -161,6 +163,7 @@ pub(crate) struct Ticker {
 /// What the ticker's thread owns.
 struct Ctx {
     inner: Arc<Store>,
+    name: std::sync::Arc<str>,
     shared: std::sync::Arc<Shared>,
     /// The cleanup job: its interval and next due time (monotonic nanoseconds).
     cleanup: Option<Job>,
@@ -222,6 +225,7 @@ impl Ticker {
         let snapshots = jobs.snapshot.is_some();
         let ctx = Ctx {
             inner: inner.clone(),
+            name: jobs.name.clone(),
             shared: shared.clone(),
             cleanup: jobs.cleanup.map(job),
             snapshot: jobs.snapshot.map(|(d, to)| (job(d), to)),
@@ -371,12 +375,12 @@ impl Ctx {
                     if seeded_bug!(SnapshotInline) {
                         // BUG (loom only): the save runs on the ticker's thread, so a slow
                         // save delays every cleanup pass due meanwhile.
-                        save_job(&self.inner, shared, to);
+                        save_job(&self.inner, shared, to, &self.name);
                     } else {
                         if let Some(h) = save.take() {
                             let _ = h.join(); // ended: it cleared `saving`
                         }
-                        *save = start_save(&self.inner, &shared_arc, to);
+                        *save = start_save(&self.inner, &shared_arc, to, &self.name);
                         saving = save.is_some();
                     }
                     // From this save's start: a clock that jumped far ahead gets one
@@ -389,11 +393,11 @@ impl Ctx {
                     ran = true;
                     if self.handshake {
                         if begin_pass(shared) {
-                            pass(&self.inner);
+                            pass(&self.inner, &self.name);
                             end_pass(shared);
                         }
                     } else {
-                        pass(&self.inner);
+                        pass(&self.inner, &self.name);
                     }
                     job.next = mono.saturating_add(job.step);
                 }
@@ -462,16 +466,16 @@ fn end_pass(shared: &Shared) {
 
 /// One cleanup pass at the wall clock's now. A panic is caught, counted and logged: cleanup
 /// goes on.
-fn pass(inner: &Store) {
+fn pass(inner: &Store, name: &str) {
     let started = Instant::now();
     match sync::catch_unwind(|| {
         let now = inner.clock.now_nanos();
         inner.sweep(now)
     }) {
-        Ok(swept) => crate::telemetry::cleanup_pass(inner, &swept, started.elapsed()),
+        Ok(swept) => crate::telemetry::cleanup_pass(name, &swept, started.elapsed()),
         Err(msg) => {
             inner.note_cleanup_panic();
-            crate::telemetry::cleanup_panic(inner, &msg);
+            crate::telemetry::cleanup_panic(name, &msg);
         }
     }
 }
@@ -481,14 +485,15 @@ fn start_save(
     inner: &Arc<Store>,
     shared: &std::sync::Arc<Shared>,
     to: &SaveTo,
+    name: &std::sync::Arc<str>,
 ) -> Option<thread::JoinHandle<()>> {
     sync::lock(&shared.state).saving = true;
-    let (i, s, t) = (inner.clone(), shared.clone(), to.clone());
-    match spawn("memstore-snapshot", move || save_job(&i, &s, &t)) {
+    let (i, s, t, n) = (inner.clone(), shared.clone(), to.clone(), name.clone());
+    match spawn("memstore-snapshot", move || save_job(&i, &s, &t, &n)) {
         Ok(h) => Some(h),
         Err(e) => {
             record(
-                inner,
+                name,
                 shared,
                 Err(Failure::Error(format!(
                     "cannot start the snapshot thread: {e}"
@@ -506,19 +511,19 @@ enum Failure {
 }
 
 /// One snapshot attempt: the save, its panic caught, the outcome recorded.
-fn save_job(inner: &Store, shared: &Shared, to: &SaveTo) {
+fn save_job(inner: &Store, shared: &Shared, to: &SaveTo, name: &str) {
     let started = Instant::now();
     let result = match sync::catch_unwind(|| to.run(inner)) {
         Ok(Ok(report)) => Ok(report),
         Ok(Err(e)) => Err(Failure::Error(e)),
         Err(msg) => Err(Failure::Panic(msg)),
     };
-    record(inner, shared, result, started.elapsed());
+    record(name, shared, result, started.elapsed());
 }
 
 /// Records an attempt's outcome in the status, wakes the ticker and the waiters, then logs it
 /// (outside the mutex: a subscriber may take its time).
-fn record(inner: &Store, shared: &Shared, result: Result<SaveReport, Failure>, took: Duration) {
+fn record(name: &str, shared: &Shared, result: Result<SaveReport, Failure>, took: Duration) {
     let path = {
         let mut state = sync::lock(&shared.state);
         state.saving = false;
@@ -547,9 +552,9 @@ fn record(inner: &Store, shared: &Shared, result: Result<SaveReport, Failure>, t
         path
     };
     match &result {
-        Ok(report) => crate::telemetry::snapshot_saved(inner, &path, report, took),
-        Err(Failure::Error(e)) => crate::telemetry::snapshot_failed(inner, &path, e, took),
-        Err(Failure::Panic(msg)) => crate::telemetry::snapshot_panic(inner, &path, msg),
+        Ok(report) => crate::telemetry::snapshot_saved(name, &path, report, took),
+        Err(Failure::Error(e)) => crate::telemetry::snapshot_failed(name, &path, e, took),
+        Err(Failure::Panic(msg)) => crate::telemetry::snapshot_panic(name, &path, msg),
     }
 }
 

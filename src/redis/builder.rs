@@ -330,6 +330,7 @@ impl NearCacheBuilder {
             origin: Instant::now(),
             lease: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
+            primary: Mutex::new(None),
             counters: Counters::default(),
             #[cfg(feature = "test-hooks")]
             hooks: Default::default(),

@@ -73,9 +73,15 @@ pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, Snapsh
     fs::rename(tmp.path(), path).map_err(|e| SnapshotError::io(e, report.bytes))?;
     tmp.disarm();
     let mut report = report;
-    if let Err(e) = sync_dir(dir) {
-        crate::telemetry::dir_sync_failed(path, &e);
-        report.dir_sync_error = Some(e.kind());
+    if let Err(error) = sync_dir(dir) {
+        // (Logged here, not through `telemetry.rs`, which imports this module's types.)
+        tracing::warn!(
+            path = %path.display(),
+            %error,
+            "snapshot saved, but the directory's fsync failed: the new file is in place, its \
+             name may not survive a power loss"
+        );
+        report.dir_sync_error = Some(error.kind());
     }
     Ok(report)
 }

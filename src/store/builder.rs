@@ -9,6 +9,8 @@ use std::time::Duration;
 /// The default cleanup interval of [`MemStore::new`](crate::MemStore::new): one minute, as in
 /// scs.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+/// The default [`Builder::name`] of a store.
+pub const DEFAULT_NAME: &str = "default";
 /// The default limit on a token's length in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 256;
 /// The default limit on a session's data in bytes (1 MiB).
@@ -44,6 +46,8 @@ pub struct Builder {
     collide: bool,
     /// [`snapshot_every`](Self::snapshot_every): the interval and what to save to.
     snapshot: Option<(Duration, SaveTo)>,
+    /// [`name`](Self::name).
+    name: std::sync::Arc<str>,
 }
 
 impl Default for Builder {
@@ -69,7 +73,21 @@ impl Builder {
             #[cfg(feature = "test-hooks")]
             collide: false,
             snapshot: None,
+            name: std::sync::Arc::from(DEFAULT_NAME),
         }
+    }
+
+    /// The store's name: the `store` field of its `tracing` events and (feature `metrics`)
+    /// the `store` label of its metrics, to tell two stores in one process apart.
+    /// [`DEFAULT_NAME`] by default.
+    ///
+    /// ```
+    /// let store = memstore::MemStore::builder().name("sessions").build();
+    /// # drop(store);
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = std::sync::Arc::from(name.into());
+        self
     }
 
     /// How often a cleanup pass runs, on the store's background thread; [`Duration::ZERO`]
@@ -221,6 +239,7 @@ impl Builder {
 
     /// The raw store's settings, and the background jobs.
     pub(crate) fn into_parts(self) -> (raw::Config, Jobs) {
+        let name = self.name;
         let config = raw::Config {
             shards: self
                 .shards
@@ -238,6 +257,7 @@ impl Builder {
             collide: self.collide,
         };
         let jobs = Jobs {
+            name,
             cleanup: (!self.interval.is_zero()).then_some(self.interval),
             snapshot: self.snapshot,
         };

@@ -43,6 +43,8 @@ pub struct MemStore {
     /// The background work (cleanup passes, periodic snapshots; `ticker.rs`), if any;
     /// dropping it stops and joins it.
     pub(crate) ticker: Option<Ticker>,
+    /// [`Builder::name`]: names the store in its events and metrics.
+    pub(crate) name: std::sync::Arc<str>,
 }
 
 impl MemStore {
@@ -604,7 +606,12 @@ impl Builder {
     pub fn try_build(self) -> std::io::Result<MemStore> {
         let (config, jobs) = self.into_parts();
         let inner = Arc::new(raw::Store::new(config));
+        let name = jobs.name.clone();
         let ticker = Ticker::start(&inner, jobs)?;
-        Ok(MemStore { inner, ticker })
+        Ok(MemStore {
+            inner,
+            ticker,
+            name,
+        })
     }
 }

@@ -94,7 +94,9 @@ impl MemStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn load_from(&self, mut input: impl Read) -> Result<LoadReport, SnapshotError> {
-        snapshot::load(&self.inner, &mut input)
+        let result = snapshot::load(&self.inner, &mut input);
+        crate::telemetry::restored(&self.name, &result);
+        result
     }
 
     /// [`load_from`](Self::load_from) a file. The path must name a regular file; on Unix a
@@ -118,11 +120,14 @@ impl MemStore {
     /// assert!(matches!(err.kind(), SnapshotErrorKind::NotAFile));
     /// ```
     pub fn load(&self, path: impl AsRef<Path>) -> Result<LoadReport, SnapshotError> {
-        let file = snapshot::open_snapshot(path.as_ref())?;
-        snapshot::load(
-            &self.inner,
-            &mut io::BufReader::with_capacity(1 << 16, file),
-        )
+        let result = snapshot::open_snapshot(path.as_ref()).and_then(|file| {
+            snapshot::load(
+                &self.inner,
+                &mut io::BufReader::with_capacity(1 << 16, file),
+            )
+        });
+        crate::telemetry::restored(&self.name, &result);
+        result
     }
 
     /// How the periodic snapshots went ([`Builder::snapshot_every`](crate::Builder::snapshot_every));
