@@ -35,7 +35,7 @@
 //! # Ok::<(), memstore::Error>(())
 //! ```
 //!
-//! Tests control time with a [`ManualClock`]; moving it wakes the cleanup thread:
+//! Tests control time with a [`ManualClock`]; moving it wakes the store's background thread:
 //! ```
 //! use memstore::{Clock, ManualClock, MemStore};
 //! use std::time::{Duration, UNIX_EPOCH};
@@ -148,6 +148,8 @@ mod clock;
 #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
 mod ecosystem;
 mod error;
+#[cfg(feature = "metrics")]
+mod metrics_export;
 mod raw;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -9,13 +9,21 @@
 //! cleanup pass and snapshot (counts and duration). The near-cache's events are in
 //! `redis/conn.rs`.
 
-use crate::raw::Swept;
+use crate::raw::{Store, Swept};
 use crate::snapshot::{LoadReport, SaveReport, SnapshotError};
 use std::path::Path;
 use std::time::Duration;
 
-/// A cleanup pass ended.
-pub(crate) fn cleanup_pass(store: &str, swept: &Swept, took: Duration) {
+/// A background cleanup pass ended (and, feature `metrics`, its duration and the store's
+/// figures are recorded).
+pub(crate) fn cleanup_pass(store: &str, inner: &Store, swept: &Swept, took: Duration) {
+    #[cfg(feature = "metrics")]
+    {
+        crate::metrics_export::cleanup_pass(store, took);
+        crate::metrics_export::record_store(store, inner, None);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = inner;
     tracing::debug!(
         store,
         reclaimed = swept.reclaimed,

@@ -472,7 +472,7 @@ fn pass(inner: &Store, name: &str) {
         let now = inner.clock.now_nanos();
         inner.sweep(now)
     }) {
-        Ok(swept) => crate::telemetry::cleanup_pass(name, &swept, started.elapsed()),
+        Ok(swept) => crate::telemetry::cleanup_pass(name, inner, &swept, started.elapsed()),
         Err(msg) => {
             inner.note_cleanup_panic();
             crate::telemetry::cleanup_panic(name, &msg);
@@ -547,8 +547,15 @@ fn record(name: &str, shared: &Shared, result: Result<SaveReport, Failure>, took
                 status.last_error = Some(format!("the snapshot panicked: {msg}"));
             }
         }
+        #[cfg(feature = "metrics")]
+        let counts = status.clone();
         let path = status.path.clone();
         shared.idle.notify_all();
+        #[cfg(feature = "metrics")]
+        {
+            crate::metrics_export::snapshot(name, took);
+            crate::metrics_export::record_snapshots(name, &counts);
+        }
         path
     };
     match &result {

@@ -502,6 +502,22 @@ impl MemStore {
         Stats::of(&self.inner)
     }
 
+    /// Sets this store's gauges and counters (sessions, bytes, reads, cleanup, snapshots) in
+    /// the installed [`metrics`](https://docs.rs/metrics) recorder, labelled `store` with its
+    /// [`Builder::name`] (feature `metrics`). The background cleanup pass does too, every
+    /// interval; call this before a scrape for the figures of that instant. The names are in
+    /// the crate's README ("Logs and metrics").
+    ///
+    /// ```
+    /// let store = memstore::MemStore::builder().name("sessions").build();
+    /// store.record_metrics(); // a no-op without a recorder
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        let snapshots = self.ticker.as_ref().and_then(Ticker::snapshot_status);
+        crate::metrics_export::record_store(&self.name, &self.inner, snapshots.as_ref());
+    }
+
     /// A weak handle that dies once the background thread has exited and the store is gone;
     /// for tests that check no thread outlives the store (feature `test-hooks`, not for users).
     #[cfg(feature = "test-hooks")]
