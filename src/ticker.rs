@@ -36,6 +36,9 @@
 //! - The join handle lives in its own mutex, held while joining, so every stop (concurrent
 //!   ones too) returns only once the ticker has exited; the ticker joins the save thread
 //!   before it exits, so no thread of the store outlives it.
+//! - A stop is prompt: it waits for at most one cleanup pass, or one shard's walk of a save
+//!   in flight, which `stop` cancels (an atomic flag the save polls before each shard; the
+//!   previous file stays, the attempt is recorded as failed).
 //! - With snapshots on, `stop_cleanup` ends only the cleanup job: it turns the job off under
 //!   the mutex and waits, on the `idle` condition variable, for a pass in flight to end; the
 //!   ticker starts a pass only under the mutex, after checking the job is still on.
@@ -83,9 +86,11 @@ impl SaveTo {
         }
     }
 
-    fn run(&self, inner: &Store) -> Result<SaveReport, String> {
+    fn run(&self, inner: &Store, cancelled: &dyn Fn() -> bool) -> Result<SaveReport, String> {
         match self {
-            SaveTo::Path(p) => snapshot::save_path(inner, p).map_err(|e| e.to_string()),
+            SaveTo::Path(p) => {
+                snapshot::save_path_unless(inner, p, cancelled).map_err(|e| e.to_string())
+            }
             #[cfg(feature = "test-hooks")]
             SaveTo::Test(_, f) => f().map(|()| SaveReport {
                 records: 0,
@@ -136,6 +141,9 @@ pub(crate) struct Shared {
     cv: Condvar,
     /// Wakes `stop_cleanup` (a pass ended) and `wait_for_snapshots` (an attempt ended).
     idle: Condvar,
+    /// Set by `stop`: a save in flight gives up before its next shard. Outside the mutex (the
+    /// save polls it), and outside the protocol: a std atomic in every build.
+    cancel: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -209,6 +217,7 @@ impl Ticker {
             }),
             cv: Condvar::new(),
             idle: Condvar::new(),
+            cancel: std::sync::atomic::AtomicBool::new(false),
         });
         let weak: std::sync::Weak<dyn Wake> = {
             let s: std::sync::Arc<dyn Wake> = shared.clone();
@@ -266,10 +275,13 @@ impl Ticker {
     }
 
     /// Stops the ticker (every job) and waits for it, and any save in flight, to end: at most
-    /// one cleanup pass, or one save (a save is not cut short: about a second per million
-    /// sessions). Idempotent.
+    /// one cleanup pass, or one shard's walk of a save (a save in flight gives up before its
+    /// next shard, leaving the previous file; it is recorded as failed). Idempotent.
     pub(crate) fn stop(&self) {
         let mut handle = sync::lock(&self.handle);
+        self.shared
+            .cancel
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         {
             let mut state = sync::lock(&self.shared.state);
             state.stop = true;
@@ -513,7 +525,8 @@ enum Failure {
 /// One snapshot attempt: the save, its panic caught, the outcome recorded.
 fn save_job(inner: &Store, shared: &Shared, to: &SaveTo, name: &str) {
     let started = Instant::now();
-    let result = match sync::catch_unwind(|| to.run(inner)) {
+    let cancelled = || shared.cancel.load(std::sync::atomic::Ordering::Relaxed);
+    let result = match sync::catch_unwind(|| to.run(inner, &cancelled)) {
         Ok(Ok(report)) => Ok(report),
         Ok(Err(e)) => Err(Failure::Error(e)),
         Err(msg) => Err(Failure::Panic(msg)),

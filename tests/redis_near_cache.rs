@@ -513,6 +513,7 @@ async fn a_tower_save_racing_a_logout_never_brings_the_session_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
 async fn a_slow_link_lapses_the_lease_without_stale_reads_or_a_dropped_connection() {
+    capture::install();
     let redis = server();
     let proxy = Proxy::start(redis.port).await;
     let a = instance(&redis).await;
@@ -548,6 +549,10 @@ async fn a_slow_link_lapses_the_lease_without_stale_reads_or_a_dropped_connectio
         }
     }
     assert!(late_reads >= 1, "no read was made after the bound");
+    let lapsed = logged("the lapsed lease", proxy.port, |e| {
+        e.message.contains("lease lapsed")
+    });
+    assert_eq!(lapsed.level, tracing::Level::WARN);
 
     // The link is fast again: the same connection serves local reads again.
     proxy.set_delay(Duration::ZERO);

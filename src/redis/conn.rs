@@ -176,6 +176,7 @@ impl Shared {
                 if took > self.max_staleness {
                     tracing::warn!(
                         prefix = %self.prefix,
+                        primary = self.primary_addr(),
                         took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
                         max_staleness_ms =
                             u64::try_from(self.max_staleness.as_millis()).unwrap_or(u64::MAX),

@@ -141,4 +141,4 @@ pub(crate) use load::{load, open_snapshot};
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub use save::fail_dir_sync_for_tests;
-pub(crate) use save::{save, save_path};
+pub(crate) use save::{save, save_path, save_path_unless};

@@ -13,6 +13,16 @@ use std::path::{Path, PathBuf};
 
 /// Writes a snapshot of `inner`'s live sessions to `out`.
 pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, SnapshotError> {
+    save_unless(inner, out, &|| false)
+}
+
+/// [`save`], giving up (an `Interrupted` I/O error) before any shard once `cancelled` says
+/// so: the ticker's saves stop within one shard's walk when the store stops.
+fn save_unless(
+    inner: &Store,
+    out: &mut dyn Write,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SaveReport, SnapshotError> {
     let now = inner.clock.now_nanos();
     let mut enc = Encoder::new(out, now);
 
@@ -21,6 +31,15 @@ pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, Sna
     let prints = Fingerprints::new();
     let mut seen = Seen::default();
     for shard in inner.shards().iter() {
+        if cancelled() {
+            return Err(SnapshotError::io(
+                io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "cancelled: the store is stopping",
+                ),
+                0,
+            ));
+        }
         seen.clear();
         seen.reserve(shard.len());
         let guard = sync::pin();
@@ -45,6 +64,15 @@ pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, Sna
 /// `path`, fsync of the directory. Once the rename has succeeded the save has: a failed
 /// directory fsync is noted in the report (and logged), not an error.
 pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, SnapshotError> {
+    save_path_unless(inner, path, &|| false)
+}
+
+/// [`save_path`], cancelled as [`save_unless`] is (the previous file then stays).
+pub(crate) fn save_path_unless(
+    inner: &Store,
+    path: &Path,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SaveReport, SnapshotError> {
     let name = path.file_name().ok_or_else(|| {
         SnapshotError::io(
             io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"),
@@ -66,7 +94,7 @@ pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, Snapsh
     ));
     let tmp = TempFile(Some(dir.join(tmp_name)));
     let mut file = create_private(tmp.path()).map_err(|e| SnapshotError::io(e, 0))?;
-    let report = save(inner, &mut file)?;
+    let report = save_unless(inner, &mut file, cancelled)?;
     file.sync_all()
         .map_err(|e| SnapshotError::io(e, report.bytes))?;
     drop(file);
