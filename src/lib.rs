@@ -72,7 +72,7 @@
 //! `find` and `delete` of such tokens are no-ops (no session can exist under them).
 //!
 //! # Correctness
-//! The concurrency protocol (commit, delete, find, cleanup and the cleanup thread's stop) is
+//! The concurrency protocol (commit, delete, find, cleanup and the background thread's stop) is
 //! model-checked with [loom](https://docs.rs/loom): `loom-tests/` explores every interleaving
 //! of 21 small scenarios (12 exhaustively, 9 with a preemption bound of 3 or 4) and runs in
 //! CI.

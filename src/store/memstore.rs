@@ -52,7 +52,7 @@ impl MemStore {
     /// ([`DEFAULT_CLEANUP_INTERVAL`](crate::DEFAULT_CLEANUP_INTERVAL)), like scs's `New()`.
     ///
     /// # Panics
-    /// If the operating system cannot start the cleanup thread; [`Builder::try_build`]
+    /// If the operating system cannot start the background thread; [`Builder::try_build`]
     /// returns that error instead.
     ///
     /// ```
