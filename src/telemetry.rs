@@ -76,6 +76,11 @@ pub(crate) fn snapshot_panic(store: &str, path: &Path, panic: &str) {
     );
 }
 
+/// The background thread saw its stop; it joins the save thread, if any, and exits.
+pub(crate) fn stopped(store: &str, joining_save: bool) {
+    tracing::debug!(store, joining_save, "background work stopped");
+}
+
 /// A load ended: its report (info), refused sessions or damaged blocks (warn).
 pub(crate) fn restored(store: &str, result: &Result<LoadReport, SnapshotError>) {
     match result {

@@ -356,7 +356,8 @@ impl Ctx {
     fn run(mut self) {
         let mut save: Option<thread::JoinHandle<()>> = None;
         self.tick(&mut save);
-        // Stopped: no thread of the store outlives the ticker.
+        // Stopped (a save in flight is cancelled): no thread of the store outlives the ticker.
+        crate::telemetry::stopped(&self.name, save.is_some());
         if let Some(h) = save.take() {
             let _ = h.join();
         }

@@ -7,6 +7,8 @@
 //! tell the test each time one of the store's threads reads it. The tests wait for those
 //! reports or for a snapshot attempt (with a bound that only detects a hang), never sleep.
 
+mod capture;
+
 use memstore::{Clock, ClockWaker, ManualClock, MemStore};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +29,9 @@ enum Read {
     Done,
 }
 
+/// Where a held save reports that it has started, and the gate it waits at.
+type Hold = (Sender<()>, Gate);
+
 #[derive(Debug, Clone)]
 struct TestClock {
     time: ManualClock,
@@ -36,6 +41,8 @@ struct TestClock {
     /// The next `now` on a store thread panics.
     panic_next: Arc<AtomicBool>,
     waker: Arc<Mutex<Option<ClockWaker>>>,
+    /// While set, a reading on the save thread reports itself here and waits at the gate.
+    hold_saves: Arc<Mutex<Option<Hold>>>,
 }
 
 /// The store's background threads are all named `memstore-...`.
@@ -58,6 +65,7 @@ impl TestClock {
             reads: Arc::new(Mutex::new(tx)),
             panic_next: Arc::new(AtomicBool::new(false)),
             waker: Arc::new(Mutex::new(None)),
+            hold_saves: Arc::new(Mutex::new(None)),
         };
         (clock, rx)
     }
@@ -78,6 +86,13 @@ impl Clock for TestClock {
         self.report(Read::Enter);
         if on_store_thread() && self.panic_next.swap(false, Ordering::SeqCst) {
             panic!("injected: the test clock's `now` panics once");
+        }
+        if std::thread::current().name() == Some("memstore-snapshot") {
+            let held = lock(&self.hold_saves).clone();
+            if let Some((entered, gate)) = held {
+                let _ = entered.send(());
+                gate.wait();
+            }
         }
         let now = {
             let _held = lock(&self.lock);
@@ -253,7 +268,7 @@ fn a_panicking_snapshot_is_reported_and_the_next_one_runs() {
 }
 
 /// A gate that a test's stand-in save waits at until the test opens it.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
 
 impl Gate {
@@ -361,6 +376,54 @@ fn stop_cleanup_leaves_the_snapshots_running() {
     let handle = store.cleanup_handle_for_tests();
     drop_bounded(store);
     assert!(handle.upgrade().is_none(), "the ticker outlived the store");
+}
+
+/// Dropping the store while a periodic save runs cancels the save before its next shard: the
+/// drop waits for one shard's walk at most, not the whole save, and the previous file (here:
+/// none) stays. The save is held at its first clock reading until the ticker has seen the
+/// stop (its debug event), so the cancel is deterministic.
+#[test]
+fn dropping_the_store_cancels_a_save_in_flight() {
+    capture::install();
+    let d = Dir::new("cancel");
+    let path = d.join("s.snap");
+    let (clock, reads) = TestClock::new();
+    let store = MemStore::builder()
+        .name("t-cancel")
+        .clock(clock.clone())
+        .cleanup_interval(Duration::ZERO)
+        .snapshot_every(INTERVAL, &path)
+        .shards(4)
+        .build();
+    store
+        .commit("t", "x", clock.now() + Duration::from_secs(3600))
+        .unwrap();
+    started(&reads);
+    let (entered_tx, entered) = channel();
+    let gate = Gate::default();
+    *lock(&clock.hold_saves) = Some((entered_tx, gate.clone()));
+    clock.time.advance(INTERVAL);
+    entered.recv_timeout(HANG).expect("the save started");
+    let (done_tx, done) = channel();
+    std::thread::spawn(move || {
+        drop(store);
+        let _ = done_tx.send(());
+    });
+    let stopped = capture::wait_for("the ticker's stop", HANG, |e| {
+        e.field("store") == Some("t-cancel") && e.message == "background work stopped"
+    });
+    assert_eq!(stopped.field("joining_save"), Some("true"));
+    gate.open();
+    done.recv_timeout(HANG).expect("the drop returned");
+    let left: Vec<_> = std::fs::read_dir(&d.0).unwrap().collect();
+    assert!(left.is_empty(), "the cancelled save left {left:?}");
+    let failed = capture::wait_for("the cancelled attempt", HANG, |e| {
+        e.field("store") == Some("t-cancel") && e.message.starts_with("snapshot failed")
+    });
+    assert!(
+        failed.field("error").unwrap().contains("cancelled"),
+        "{failed:?}"
+    );
 }
 
 /// A directory fsync that fails after the rename: the new file is in place, so the save is
