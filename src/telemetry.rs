@@ -6,8 +6,8 @@
 //! Levels: `error` for a caught panic and a failed periodic snapshot, `warn` for a degraded
 //! but working state (a directory fsync that failed after the rename, a restore that skipped
 //! damaged blocks or refused sessions), `info` for a restore's report, `debug` for each
-//! cleanup pass and snapshot (counts and duration). The near-cache's events are in
-//! `redis/conn.rs`.
+//! cleanup pass and snapshot (counts and duration) and for the background thread's stop.
+//! The near-cache's events are in `redis/conn.rs`.
 
 use crate::raw::{Store, Swept};
 use crate::snapshot::{LoadReport, SaveReport, SnapshotError};
