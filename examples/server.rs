@@ -13,6 +13,15 @@
 //! `MEMSTORE_SNAPSHOT=sessions.snap` keeps sessions across restarts: the server restores
 //! them from that file at start (if it exists), and on SIGTERM or Ctrl-C stops accepting,
 //! finishes its requests and saves them there before it exits (`tests/e2e_restart.rs`).
+//!
+//! `--metrics` (or `MEMSTORE_METRICS=1`), with the feature `metrics`, serves the store's
+//! figures at `/metrics` in Prometheus's text format, through `metrics-exporter-prometheus`
+//! (`tests/e2e_metrics.rs`):
+//!
+//! ```sh
+//! cargo run --release --features tower-sessions,metrics --example server -- --metrics
+//! curl localhost:4000/metrics
+//! ```
 
 use axum::{http::StatusCode, routing::get, Router};
 use memstore::tower_sessions::MemStoreSessions;
@@ -68,6 +77,38 @@ pub fn port() -> std::io::Result<u16> {
     }
 }
 
+/// Whether `/metrics` was asked for: `--metrics` or `MEMSTORE_METRICS=1`.
+pub fn metrics_requested() -> bool {
+    std::env::args().skip(1).any(|a| a == "--metrics")
+        || std::env::var("MEMSTORE_METRICS").is_ok_and(|v| v == "1")
+}
+
+/// `router` and `/metrics`: installs the Prometheus recorder (once per process) and serves
+/// its rendering, with `store`'s figures set just before (outside the session layer).
+#[cfg(feature = "metrics")]
+pub fn with_metrics(router: Router, store: MemStoreSessions) -> std::io::Result<Router> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(std::io::Error::other)?;
+    let scrape = move || {
+        let (handle, store) = (handle.clone(), store.clone());
+        async move {
+            store.store().record_metrics();
+            handle.render()
+        }
+    };
+    Ok(router.merge(Router::new().route("/metrics", get(scrape))))
+}
+
+/// Without the feature `metrics` there is nothing to serve: says so.
+#[cfg(not(feature = "metrics"))]
+pub fn with_metrics(_router: Router, _store: MemStoreSessions) -> std::io::Result<Router> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "/metrics needs the feature `metrics` (--features tower-sessions,metrics)",
+    ))
+}
+
 /// The snapshot file: `MEMSTORE_SNAPSHOT`, if set.
 pub fn snapshot_path() -> Option<std::path::PathBuf> {
     std::env::var_os("MEMSTORE_SNAPSHOT").map(Into::into)
@@ -121,7 +162,11 @@ async fn main() -> std::io::Result<()> {
             Err(e) => eprintln!("{}: {e}", path.display()),
         }
     }
-    let app = with_sessions(routes(), sessions.clone());
+    let mut app = with_sessions(routes(), sessions.clone());
+    if metrics_requested() {
+        app = with_metrics(app, sessions.clone())?;
+        println!("metrics at /metrics");
+    }
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

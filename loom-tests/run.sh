@@ -6,8 +6,9 @@
 #   LOOM_MAX_PREEMPTIONS=5 bash loom-tests/run.sh   # one preemption bound for every model
 #   MEMSTORE_LOOM_EXHAUSTIVE=1 bash loom-tests/run.sh   # no bound at all (slow)
 #
-# Models are exhaustive unless they name a preemption bound: 8 of the 20 do (4 for seven of
-# them, 3 for shortening_drop_stale); see tests/models.rs. Other loom variables (LOOM_LOG,
+# Models are exhaustive unless they name a preemption bound: 9 of the 21 do (4 for seven of
+# them, 3 for shortening_drop_stale and slow_snapshot_cleanup); see tests/models.rs and
+# tests/ticker.rs. Other loom variables (LOOM_LOG,
 # LOOM_LOCATION, ...) pass through.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,7 +24,7 @@ cargo fmt --check
 cargo build --release --tests 2>&1 | tail -n 3
 printf 'build: %ss\n' "$((SECONDS - start))"
 
-for suite in models seeded_bugs; do
+for suite in models seeded_bugs ticker; do
     t=$SECONDS
     log="$CARGO_TARGET_DIR/loom-$suite.log"
     printf '\n--- %s (full log: %s)\n' "$suite" "$log"

@@ -26,14 +26,14 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> SystemTime;
 
     /// A monotonic reading: the time elapsed since an origin fixed for this clock. It never
-    /// goes backwards, whatever the wall clock does, and paces the cleanup thread: a backward
-    /// step of the wall clock does not delay the next pass, and a forward one does not
-    /// bring it sooner.
+    /// goes backwards, whatever the wall clock does, and paces the store's background work
+    /// (cleanup passes, periodic snapshots): a backward step of the wall clock does not delay
+    /// the next pass or snapshot, and a forward one does not bring it sooner.
     ///
     /// The default reads [`Instant`] (real time since the first call in this process), which
     /// is right for every clock that follows real time. A clock whose time moves other than
     /// with real time overrides it, as [`ManualClock`] does: with the default, its moves wake
-    /// the cleanup thread (see [`subscribe`](Clock::subscribe)) but a pass comes due only
+    /// the store's background thread (see [`subscribe`](Clock::subscribe)) but a job comes due only
     /// when an interval of real time has passed.
     ///
     /// ```
@@ -46,9 +46,11 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
         real_monotonic()
     }
 
-    /// Called once by each store that runs a cleanup thread on this clock. A clock whose time
+    /// Called once by each store that runs background work (cleanup passes, periodic
+    /// snapshots) on this clock. A clock whose time
     /// moves other than with real time (like [`ManualClock`]) keeps the waker and calls
-    /// [`ClockWaker::wake`] whenever its time moves, so the cleanup thread notices at once;
+    /// [`ClockWaker::wake`] whenever its time moves, so the store's background thread notices
+    /// at once;
     /// it also overrides [`monotonic`](Clock::monotonic), which paces the thread.
     /// The default does nothing: real time wakes the thread by itself.
     fn subscribe(&self, waker: ClockWaker) {
@@ -72,20 +74,21 @@ impl Clock for SystemClock {
     }
 }
 
-/// A handle with which a [`Clock`] wakes one store's cleanup thread when its time moves.
+/// A handle with which a [`Clock`] wakes one store's background thread (its ticker: cleanup
+/// passes and periodic snapshots) when its time moves.
 ///
 /// It holds the store weakly: once the store is dropped, [`wake`](ClockWaker::wake) returns
 /// `false` and the clock may forget the waker.
 #[derive(Clone)]
 pub struct ClockWaker(pub(crate) Weak<dyn Wake>);
 
-/// What a [`ClockWaker`] wakes (the cleanup thread's shared state).
+/// What a [`ClockWaker`] wakes (the ticker's shared state, `ticker.rs`).
 pub(crate) trait Wake: Send + Sync {
     fn wake(&self);
 }
 
 impl ClockWaker {
-    /// Wakes the store's cleanup thread so that it re-reads the clock. Returns `false` once the
+    /// Wakes the store's background thread so that it re-reads the clock. Returns `false` once the
     /// store is gone.
     ///
     /// ```
@@ -97,7 +100,7 @@ impl ClockWaker {
     ///     .clock(clock.clone())
     ///     .cleanup_interval(Duration::from_secs(1))
     ///     .build();
-    /// clock.advance(Duration::from_secs(1)); // wakes the store's cleanup thread
+    /// clock.advance(Duration::from_secs(1)); // wakes the store's background thread
     /// drop(store);
     /// ```
     pub fn wake(&self) -> bool {
@@ -122,11 +125,12 @@ impl fmt::Debug for ClockWaker {
 /// A clock that moves only when told to: for tests, simulations and model checking.
 ///
 /// Clones share one time. [`advance`](ManualClock::advance) and [`set`](ManualClock::set) wake
-/// every store's cleanup thread that runs on this clock, so a test drives cleanup by moving
+/// every store's background thread that runs on this clock, so a test drives cleanup and
+/// periodic snapshots by moving
 /// time, never by sleeping.
 ///
 /// It keeps two readings, as a real system does: the wall clock ([`Clock::now`]) and a
-/// monotonic one ([`Clock::monotonic`], which paces the cleanup thread). `advance` is time
+/// monotonic one ([`Clock::monotonic`], which paces the store's background work). `advance` is time
 /// passing: it moves both. `set` is a step of the wall clock (an operator or NTP setting
 /// it): it moves only the wall reading.
 ///
@@ -178,7 +182,7 @@ impl ManualClock {
 
     /// Sets the wall clock to `to` (forwards or backwards), then wakes the subscribed stores.
     /// A step of the wall clock, not time passing: the monotonic reading stays, so a store's
-    /// cleanup thread keeps its pace.
+    /// background work keeps its pace.
     pub fn set(&self, to: SystemTime) {
         self.inner
             .nanos
@@ -266,7 +270,7 @@ impl StoreClock {
         }
     }
 
-    /// The monotonic reading ([`Clock::monotonic`]) in nanoseconds: paces the cleanup thread.
+    /// The monotonic reading ([`Clock::monotonic`]) in nanoseconds: paces the ticker.
     pub(crate) fn monotonic_nanos(&self) -> u64 {
         let d = match self {
             StoreClock::System => real_monotonic(),

@@ -10,7 +10,8 @@
 //! **Lock-free**: with the default token index every store operation (`find`, `commit` and
 //! its conditional forms, `delete`, `iter`, cleanup passes and eviction) is lock-free:
 //! crossbeam-skiplist, crossbeam-epoch and atomics, no lock anywhere on its path. Not
-//! lock-free: the cleanup thread sleeps on a mutex and condition variable between passes
+//! lock-free: the background thread (cleanup passes, periodic snapshots) sleeps on a mutex
+//! and condition variable between them
 //! (and [`MemStore::stop_cleanup`] takes them), and with the `hash-index` feature a store
 //! built with [`TokenIndex::HashIndex`] takes scc's bucket locks on inserts and removals
 //! (its reads stay lock-free). The design notes (`DESIGN.md`) give the protocol, its
@@ -34,7 +35,7 @@
 //! # Ok::<(), memstore::Error>(())
 //! ```
 //!
-//! Tests control time with a [`ManualClock`]; moving it wakes the cleanup thread:
+//! Tests control time with a [`ManualClock`]; moving it wakes the store's background thread:
 //! ```
 //! use memstore::{Clock, ManualClock, MemStore};
 //! use std::time::{Duration, UNIX_EPOCH};
@@ -71,9 +72,9 @@
 //! `find` and `delete` of such tokens are no-ops (no session can exist under them).
 //!
 //! # Correctness
-//! The concurrency protocol (commit, delete, find, cleanup and the cleanup thread's stop) is
+//! The concurrency protocol (commit, delete, find, cleanup and the background thread's stop) is
 //! model-checked with [loom](https://docs.rs/loom): `loom-tests/` explores every interleaving
-//! of 20 small scenarios (12 exhaustively, 8 with a preemption bound of 3 or 4) and runs in
+//! of 21 small scenarios (12 exhaustively, 9 with a preemption bound of 3 or 4) and runs in
 //! CI.
 //!
 //! **What runs under loom is the code this crate ships.** Every atomic, lock, thread and epoch
@@ -86,9 +87,10 @@
 //! (fresh and existing), commit/find (a read never misses a session live for the whole call and
 //! never returns an expired one), commit/cleanup at the deadline boundary on a
 //! [`ManualClock`] (reclaim or reschedule), a shortening commit racing cleanup's reschedule,
-//! delete/cleanup (expired, and rescheduled), commit/delete/cleanup, the real cleanup thread's
-//! tick racing two `stop_cleanup` calls and the drop (no lost wake-up, no thread outlives the
-//! store), reclamation (loom's leak tracking: every version freed exactly once), `commit_new`
+//! delete/cleanup (expired, and rescheduled), commit/delete/cleanup, the real background
+//! thread's cleanup tick racing two `stop_cleanup` calls and the drop (no lost wake-up, no
+//! thread outlives the store), a slow snapshot save beside a cleanup pass (the pass never
+//! waits for it), reclamation (loom's leak tracking: every version freed exactly once), `commit_new`
 //! racing itself and cleanup on an absent or an expired token (exactly one winner, whose data
 //! stays), and `touch` racing a commit (the commit's data is never undone). Each
 //! asserts, at the end and where it applies during the run: per-token linearizability (last
@@ -96,10 +98,10 @@
 //! and at quiescence that every session has an expiry entry at or before its deadline (so
 //! every expired session is reclaimed) with a bounded number of stale entries.
 //!
-//! Eleven seeded protocol bugs (switches that exist only in loom builds, e.g. filing the
+//! Twelve seeded protocol bugs (switches that exist only in loom builds, e.g. filing the
 //! expiry entry before lowering the scheduled deadline, tombstoning without a CAS on the
 //! version examined, an overwrite that unlinks and relinks the node, a stop check outside the
-//! cleanup thread's lock, a shortening commit that drops its old entry without looking
+//! background thread's lock, a snapshot saved on the background thread itself, a shortening commit that drops its old entry without looking
 //! again) each make their model fail: the models can fail.
 //!
 //! **What it trusts**: neither crossbeam-skiplist nor scc can run under loom here, so under
@@ -148,11 +150,12 @@
 #![deny(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
-mod cleanup;
 mod clock;
 #[cfg(any(feature = "tower-sessions", feature = "actix-session"))]
 mod ecosystem;
 mod error;
+#[cfg(feature = "metrics")]
+mod metrics_export;
 mod raw;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -160,6 +163,8 @@ mod seeded_bugs;
 pub mod snapshot;
 mod store;
 mod sync;
+mod telemetry;
+mod ticker;
 mod token;
 
 pub use bytes::Bytes;
@@ -172,7 +177,7 @@ pub use seeded_bugs::loom_bugs;
 pub use snapshot::{LoadReport, SaveReport, SnapshotError, SnapshotErrorKind, SnapshotStatus};
 pub use store::{
     Builder, Cursor, Iter, MemStore, Stats, DEFAULT_CLEANUP_INTERVAL, DEFAULT_MAX_DATA_LEN,
-    DEFAULT_MAX_TOKEN_LEN,
+    DEFAULT_MAX_TOKEN_LEN, DEFAULT_NAME,
 };
 pub use token::{generate_token, TOKEN_LEN};
 

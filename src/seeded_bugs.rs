@@ -82,6 +82,9 @@ pub mod loom_bugs {
         /// A look-up follows a hint whose tag matches without comparing hash and token: a
         /// read of another token's session (H3).
         HintUnchecked,
+        /// The ticker runs a due snapshot's save on its own thread instead of handing it to
+        /// a save thread: a slow save delays every cleanup pass due meanwhile.
+        SnapshotInline,
     }
 
     thread_local! {

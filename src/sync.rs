@@ -74,19 +74,27 @@ pub(crate) fn defer_drop<T: Send + 'static>(_guard: &Guard, value: T) {
     drop(value);
 }
 
-/// Runs `f`, catching a panic (the cleanup thread's pass: see `cleanup.rs`). `f` leaves
-/// nothing half-done that the caller reads afterwards, hence `AssertUnwindSafe`.
+/// Runs `f`, catching a panic (the ticker's jobs: see `ticker.rs`); the panic's message on
+/// one. `f` leaves nothing half-done that the caller reads afterwards, hence
+/// `AssertUnwindSafe`.
 #[cfg(not(memstore_loom))]
-pub(crate) fn catch_unwind(f: impl FnOnce()) -> Result<(), ()> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
+pub(crate) fn catch_unwind<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        if let Some(s) = p.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = p.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "(a panic without a message)".to_owned()
+        }
+    })
 }
 
 /// Under loom a panic is a model failure (loom also unwinds to abort an execution): it
 /// propagates, so that loom reports it.
 #[cfg(memstore_loom)]
-pub(crate) fn catch_unwind(f: impl FnOnce()) -> Result<(), ()> {
-    f();
-    Ok(())
+pub(crate) fn catch_unwind<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    Ok(f())
 }
 
 /// Statistics counters (bytes held, hits, misses): outside the protocol, nothing decides

@@ -37,7 +37,7 @@ struct TestClock {
 }
 
 fn on_cleanup_thread() -> bool {
-    std::thread::current().name() == Some("memstore-cleanup")
+    std::thread::current().name() == Some("memstore-ticker")
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -13,6 +13,7 @@
 //! (expiry, the staleness bound) or the delay a test proxy simulates.
 #![cfg(feature = "redis")]
 
+mod capture;
 mod redis_support;
 
 use memstore::redis::{NearCache, NearCacheError};
@@ -512,6 +513,7 @@ async fn a_tower_save_racing_a_logout_never_brings_the_session_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
 async fn a_slow_link_lapses_the_lease_without_stale_reads_or_a_dropped_connection() {
+    capture::install();
     let redis = server();
     let proxy = Proxy::start(redis.port).await;
     let a = instance(&redis).await;
@@ -547,6 +549,10 @@ async fn a_slow_link_lapses_the_lease_without_stale_reads_or_a_dropped_connectio
         }
     }
     assert!(late_reads >= 1, "no read was made after the bound");
+    let lapsed = logged("the lapsed lease", proxy.port, |e| {
+        e.message.contains("lease lapsed")
+    });
+    assert_eq!(lapsed.level, tracing::Level::WARN);
 
     // The link is fast again: the same connection serves local reads again.
     proxy.set_delay(Duration::ZERO);
@@ -985,4 +991,82 @@ mod e2e {
             "no session left in Redis"
         );
     }
+}
+
+/// Blocks (off the runtime's scheduling) until the near-cache event `what` about the node on
+/// `port` has been captured.
+fn logged(what: &str, port: u16, keep: impl Fn(&capture::Captured) -> bool) -> capture::Captured {
+    let node = format!(":{port}");
+    tokio::task::block_in_place(|| {
+        capture::wait_for(what, PATIENCE, |e| {
+            let about = ["primary", "to"]
+                .iter()
+                .any(|f| e.field(f).is_some_and(|a| a.ends_with(&node)));
+            about && keep(e)
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
+async fn a_lost_connection_and_the_reconnect_are_logged() {
+    capture::install();
+    let mut redis = server();
+    let a = instance(&redis).await;
+    redis.restart();
+    let lost = logged("the lost connection", redis.port, |e| {
+        e.message.contains("lost its Redis connection")
+    });
+    assert_eq!(lost.level, tracing::Level::WARN);
+    assert!(lost.field("reason").is_some(), "{lost:?}");
+    let back = logged("the reconnect", redis.port, |e| {
+        e.message.contains("reconnected")
+    });
+    assert_eq!(back.level, tracing::Level::INFO);
+    assert!(a.stats().reconnects >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server: cargo test --all-features --test redis_near_cache -- --ignored"]
+async fn a_failover_is_logged_with_its_outcome() {
+    capture::install();
+    let bin = redis_server();
+    let primary = RedisServer::start(bin.clone());
+    let replica = RedisServer::start_replica(bin, &primary);
+    let mut p = primary.raw();
+    eventually("the replica is online", || {
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut p).unwrap();
+        std::future::ready(info.contains("state=online"))
+    })
+    .await;
+    let a = NearCache::builder()
+        .max_staleness(BOUND)
+        .connect_nodes([primary.url(), replica.url()])
+        .await
+        .unwrap();
+    let () = redis::cmd("FAILOVER")
+        .arg("TO")
+        .arg("127.0.0.1")
+        .arg(replica.port)
+        .arg("TIMEOUT")
+        .arg(5000)
+        .query(&mut p)
+        .unwrap();
+    let lost = logged("the old primary's demotion", primary.port, |e| {
+        e.message.contains("lost its Redis connection")
+    });
+    assert_eq!(lost.level, tracing::Level::WARN);
+    let moved = logged("the failover", replica.port, |e| {
+        e.message.contains("failover")
+    });
+    assert_eq!(moved.level, tracing::Level::WARN);
+    assert!(moved
+        .field("from")
+        .unwrap()
+        .ends_with(&format!(":{}", primary.port)));
+    let outcome = logged("the failover's outcome", replica.port, |e| {
+        e.message.contains("reconnected")
+    });
+    assert_eq!(outcome.level, tracing::Level::INFO);
+    assert!(a.stats().reconnects >= 1);
 }

@@ -326,10 +326,28 @@ pub fn commit_find() {
     commit_find_in(world(5));
 }
 
-/// [`commit_find`] through the hint table: a find that starts from a hint never misses a
-/// session live throughout, never returns an expired one (H3, I1).
-pub fn hint_commit_find() {
-    commit_find_in(hinted_world(5));
+/// A find from a hint racing an overwrite and a fresh commit that doubles the table: it
+/// never misses the session, live throughout, and reads a committed version (H3, I1, I4).
+pub fn hint_overwrite_find() {
+    let (clock, store) = hinted_world(5);
+    commit(&store, "t", "v0", 20);
+    let a = spawn(&store, |s| commit(s, "t", "a", 30));
+    let b = spawn(&store, |s| commit(s, "u", "u0", 30));
+    let seen = find(&store, "t");
+    assert!(
+        is(&seen, "v0") || is(&seen, "a"),
+        "I1/H3: read {seen:?} of a session live throughout"
+    );
+    a.join().unwrap();
+    b.join().unwrap();
+    assert!(is(&find(&store, "t"), "a"), "I4: the overwrite was lost");
+    assert!(
+        is(&find(&store, "u"), "u0"),
+        "I1: the fresh commit was lost"
+    );
+    quiescent(&store, 0);
+    dead_hints(&store, 0);
+    drain(&clock, &store);
 }
 
 fn commit_find_in((clock, store): (ManualClock, Arc<MemStore>)) {
@@ -375,7 +393,18 @@ fn commit_find_in((clock, store): (ManualClock, Arc<MemStore>)) {
 /// `deadline <= now` is expired): cleanup either reclaims the old version (and the commit
 /// links a new node) or sees the new one and reschedules. I3: the commit always survives.
 pub fn commit_cleanup() {
-    let (clock, store) = world(5);
+    commit_cleanup_in(world(5));
+}
+
+/// [`commit_cleanup`] through the hint table: the commit reaches the expired session's node
+/// from its hint while cleanup tombstones it and clears the hint; the commit either lands
+/// first (and survives, I3) or takes the descent and links a new node. No hint is left to
+/// the tombstoned node (H2).
+pub fn hint_commit_cleanup() {
+    commit_cleanup_in(hinted_world(5));
+}
+
+fn commit_cleanup_in((clock, store): (ManualClock, Arc<MemStore>)) {
     commit(&store, "t", "v0", 10);
     let a = spawn(&store, |s| commit(s, "t", "a", 20));
     let c = clock.clone();
@@ -389,6 +418,7 @@ pub fn commit_cleanup() {
     assert!(is(&find(&store, "t"), "a"), "I3: cleanup removed a commit");
     assert_eq!(store.expiry("t"), Some(at(20)));
     quiescent(&store, 1);
+    dead_hints(&store, 0);
     // At exactly its deadline the session is over and one cleanup pass reclaims it.
     clock.set(at(20));
     assert_eq!(find(&store, "t"), None, "I1: returned at its deadline");
@@ -747,16 +777,7 @@ pub fn tick_after_read() {
 /// Commit, delete and cleanup of one expired session, three threads: I4 (the survivor is
 /// the commit or nothing, never the expired version), I3, I2.
 pub fn commit_delete_cleanup() {
-    commit_delete_cleanup_in(world(1));
-}
-
-/// [`commit_delete_cleanup`] through the hint table: the delete's and cleanup's tombstones
-/// clear hints that the commit may be publishing (H1-H3).
-pub fn hint_commit_delete_cleanup() {
-    commit_delete_cleanup_in(hinted_world(1));
-}
-
-fn commit_delete_cleanup_in((clock, store): (ManualClock, Arc<MemStore>)) {
+    let (clock, store) = world(1);
     commit(&store, "t", "v0", 5);
     clock.set(at(5));
     let a = spawn(&store, |s| {
@@ -883,4 +904,43 @@ pub fn hint_grow_delete() {
     quiescent(&store, 1);
     dead_hints(&store, 0);
     drain(&clock, &store);
+}
+
+/// Both jobs on the store's one ticker (`src/ticker.rs`): a snapshot save that does not end
+/// until the model lets it (a lock the model holds) must not hold up the cleanup pass due at
+/// the same tick. The model spins until the pass has run (a save run on the ticker's thread would keep the pass
+/// waiting for ever: loom reports the spin exceeding its branch bound), then lets the save
+/// end, waits for its attempt to be recorded, and drops the store, which stops the ticker
+/// and joins it and the save thread (loom checks that no thread is left).
+pub fn slow_snapshot_cleanup() {
+    let clock = ManualClock::new(at(0));
+    // The save blocks on this lock until the model releases it (one spinning thread only:
+    // the model's, so that loom never runs out of branches on an honest run).
+    let gate = Arc::new(loom::sync::Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let g = gate.clone();
+    let store = LeakOnPanic(Some(
+        MemStore::builder()
+            .clock(clock.clone())
+            .cleanup_interval(Duration::from_secs(10))
+            .snapshot_job_for_tests(Duration::from_secs(10), move || {
+                drop(g.lock().unwrap());
+                Ok(())
+            })
+            .shards(1)
+            .build(),
+    ));
+    commit(store.get(), "t", "v0", 5);
+    clock.advance(Duration::from_secs(10)); // both jobs due
+    while store.get().stats().cleanup_passes == 0 {
+        thread::yield_now();
+    }
+    assert_eq!(store.get().stats().reclaimed, 1);
+    drop(held);
+    let st = store
+        .get()
+        .wait_for_snapshots(1, Duration::MAX)
+        .expect("snapshots are on");
+    assert_eq!((st.taken, st.failed), (1, 0));
+    drop(store);
 }

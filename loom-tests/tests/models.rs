@@ -156,7 +156,7 @@ fn hint_shared_bucket() {
 fn hint_grow_delete() {
     m::check(
         "hint_grow_delete",
-        Bound::Preemptions(3),
+        Bound::Preemptions(2),
         m::hint_grow_delete,
     );
 }
@@ -165,7 +165,7 @@ fn hint_grow_delete() {
 fn hint_commit_delete_existing() {
     m::check(
         "hint_commit_delete_existing",
-        Bound::Preemptions(3),
+        Bound::Preemptions(2),
         m::hint_commit_delete_existing,
     );
 }
@@ -180,19 +180,19 @@ fn hint_commit_delete_fresh() {
 }
 
 #[test]
-fn hint_commit_find() {
+fn hint_overwrite_find() {
     m::check(
-        "hint_commit_find",
+        "hint_overwrite_find",
         Bound::Preemptions(3),
-        m::hint_commit_find,
+        m::hint_overwrite_find,
     );
 }
 
 #[test]
-fn hint_commit_delete_cleanup() {
+fn hint_commit_cleanup() {
     m::check(
-        "hint_commit_delete_cleanup",
-        Bound::Preemptions(2),
-        m::hint_commit_delete_cleanup,
+        "hint_commit_cleanup",
+        Bound::Preemptions(3),
+        m::hint_commit_cleanup,
     );
 }

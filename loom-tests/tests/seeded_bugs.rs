@@ -146,7 +146,7 @@ fn hint_not_cleared() {
     m::check_bug(
         Bug::HintNotCleared,
         "hint_commit_delete_existing",
-        Bound::Preemptions(3),
+        Bound::Preemptions(2),
         m::hint_commit_delete_existing,
     );
 }
@@ -169,7 +169,7 @@ fn hint_no_recheck_grow() {
     m::check_bug(
         Bug::HintNoRecheck,
         "hint_grow_delete",
-        Bound::Preemptions(3),
+        Bound::Preemptions(2),
         m::hint_grow_delete,
     );
 }

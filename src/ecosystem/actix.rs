@@ -1,7 +1,7 @@
 //! An [actix-session] 0.11 session store backed by a [`MemStore`] (feature `actix-session`).
 //!
 //! actix-session has no in-memory store of its own; this one keeps sessions in the process,
-//! reclaims expired ones on the store's own cleanup thread, and never blocks a worker.
+//! reclaims expired ones on the store's own background thread, and never blocks a worker.
 //!
 //! - Keys: [`generate_token`](crate::generate_token): 256 bits from the operating system's
 //!   CSPRNG, as 43 base64url characters, inserted with [`MemStore::commit_new`] (atomic

@@ -1,7 +1,7 @@
 //! A [tower-sessions] 0.15 session store backed by a [`MemStore`] (feature `tower-sessions`).
 //!
 //! tower-sessions' own `MemoryStore` never deletes an expired session; this one does, on the
-//! store's own cleanup thread, and its `create` is an atomic insert-if-absent
+//! store's own background thread, and its `create` is an atomic insert-if-absent
 //! ([`MemStore::commit_new`]) that draws a new id on a collision, where a check-then-insert
 //! could let two sessions share one id.
 //!

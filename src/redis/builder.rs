@@ -116,6 +116,13 @@ impl NearCacheBuilder {
         }
     }
 
+    /// The local store's name ([`Builder::name`](crate::Builder::name)): the `store` field
+    /// of its events and label of its metrics.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.local = self.local.name(name);
+        self
+    }
+
     /// The Redis key prefix of sessions, and the prefix that is tracked for invalidations.
     /// Every instance sharing sessions must use the same one.
     ///
@@ -330,6 +337,7 @@ impl NearCacheBuilder {
             origin: Instant::now(),
             lease: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
+            primary: Mutex::new(None),
             counters: Counters::default(),
             #[cfg(feature = "test-hooks")]
             hooks: Default::default(),

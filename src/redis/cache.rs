@@ -326,6 +326,17 @@ impl NearCache {
         let connected = lock(&s.conn).is_some();
         s.counters.snapshot(connected)
     }
+
+    /// Sets the near-cache's figures (`memstore_nearcache_*`: [`NearCacheStats`]) and its
+    /// local store's ([`MemStore::record_metrics`]) in the installed `metrics` recorder,
+    /// labelled `store` with the local store's name ([`NearCacheBuilder::name`](super::NearCacheBuilder::name);
+    /// feature `metrics`). Call it before a scrape.
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        let local = self.local();
+        local.record_metrics();
+        crate::metrics_export::record_near_cache(&local.name, &self.stats());
+    }
 }
 
 /// Escapes Redis glob characters so the prefix matches literally in `SCAN MATCH`.

@@ -19,6 +19,12 @@
 //!   one each swap in an empty local tier under `Shared::conn`'s lock (a short critical
 //!   section with no await and O(1) work), so nothing cached over a connection that may have
 //!   missed invalidations survives it (see `coherence`).
+//!
+//! # Events (`tracing`)
+//! `warn` for a lost connection (with why), a failed reconnect attempt, a failover (the
+//! primary moved to another node) and a lapsed lease (a heartbeat slower than
+//! `max_staleness`); `info` for a reconnect, naming the primary it reached (a failover's
+//! outcome). None on the per-request path beyond the loss a failed request reports.
 
 use super::coherence::lock;
 use super::error::{Counters, NearCacheError};
@@ -64,7 +70,7 @@ impl Shared {
     /// tier with it); a plain Redis error is passed on.
     pub(super) fn failed(&self, live: &Live, e: RedisError) -> NearCacheError {
         if connection_error(&e) {
-            self.lost(live.gen);
+            self.lost(live.gen, &e);
         }
         NearCacheError::Redis(e)
     }
@@ -74,7 +80,7 @@ impl Shared {
     /// Under the connection lock, lease first and counts last: whoever sees the loss counted
     /// (stats) sees the tier empty, and a reconnect (installed under the same lock) is never
     /// observed before the loss it follows.
-    pub(super) fn lost(&self, gen: u64) {
+    pub(super) fn lost(&self, gen: u64, why: &dyn std::fmt::Display) {
         let fresh = self.tier.fresh(); // allocated outside the lock
         {
             let mut conn = lock(&self.conn);
@@ -88,6 +94,16 @@ impl Shared {
             Counters::bump(&self.counters.connection_losses);
         }
         self.wake.notify_one();
+        tracing::warn!(
+            prefix = %self.prefix,
+            primary = self.primary_addr(),
+            reason = %why,
+            "near-cache lost its Redis connection; local tier emptied, reconnecting"
+        );
+    }
+
+    fn primary_addr(&self) -> String {
+        lock(&self.primary).clone().unwrap_or_default()
     }
 
     /// Opens a RESP3 connection to the primary with broadcast tracking of the prefix, swaps in
@@ -102,7 +118,7 @@ impl Shared {
             })
             .set_connection_timeout(Some(self.response_timeout))
             .set_response_timeout(Some(self.response_timeout));
-        let mut conn = self.source.open(&config, self.response_timeout).await?;
+        let (mut conn, addr) = self.source.open(&config, self.response_timeout).await?;
         let sent = self.now_nanos();
         ::redis::cmd("CLIENT")
             .arg("TRACKING")
@@ -122,32 +138,57 @@ impl Shared {
         *slot = Some(Live { gen, conn });
         // Release: see `leased`.
         self.lease.store(sent + 1, Release);
+        drop(slot);
+        let before = lock(&self.primary).replace(addr.clone());
+        if let Some(before) = before.filter(|b| *b != addr) {
+            tracing::warn!(
+                prefix = %self.prefix,
+                from = %before,
+                to = %addr,
+                "near-cache failover: the primary moved to another node"
+            );
+        }
         Ok(gen)
     }
 
     /// One heartbeat (`ROLE`) on connection `gen`: renews the lease if the server is still
-    /// the primary. `false` if the connection is no good (failed, timed out, demoted). A
+    /// the primary. `Err` (why) if the connection is no good (failed, timed out, demoted). A
     /// reply slower than `max_staleness` renews nothing useful: the lease lapses meanwhile.
-    async fn heartbeat(&self, gen: u64) -> bool {
+    async fn heartbeat(&self, gen: u64) -> Result<(), String> {
         let Ok(mut live) = self.live() else {
-            return false;
+            return Err("disconnected".to_owned());
         };
         if live.gen != gen {
-            return false;
+            return Err("replaced".to_owned());
         }
         let sent = self.now_nanos();
         match is_primary(&mut live.conn).await {
             Ok(true) => {
-                let conn = lock(&self.conn);
-                if conn.as_ref().map(|l| l.gen) == Some(gen) {
-                    // Every invalidation sent before this reply has been applied. Release:
-                    // see `leased`.
-                    self.lease.fetch_max(sent + 1, Release);
+                {
+                    let conn = lock(&self.conn);
+                    if conn.as_ref().map(|l| l.gen) == Some(gen) {
+                        // Every invalidation sent before this reply has been applied. Release:
+                        // see `leased`.
+                        self.lease.fetch_max(sent + 1, Release);
+                    }
                 }
-                true
+                let took = std::time::Duration::from_nanos(self.now_nanos().saturating_sub(sent));
+                if took > self.max_staleness {
+                    tracing::warn!(
+                        prefix = %self.prefix,
+                        primary = self.primary_addr(),
+                        took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                        max_staleness_ms =
+                            u64::try_from(self.max_staleness.as_millis()).unwrap_or(u64::MAX),
+                        "near-cache lease lapsed: a heartbeat took longer than max_staleness; \
+                         reads went to Redis meanwhile"
+                    );
+                }
+                Ok(())
             }
-            Ok(false) => false,
-            Err(e) => !connection_error(&e),
+            Ok(false) => Err("the server is no longer the primary (ROLE); a failover".to_owned()),
+            Err(e) if connection_error(&e) => Err(e.to_string()),
+            Err(_) => Ok(()),
         }
     }
 }
@@ -164,7 +205,7 @@ impl AsyncPushSender for Invalidator {
         let shared = self.shared.upgrade().ok_or(SendError)?;
         match info.kind {
             PushKind::Invalidate => shared.invalidate(&info.data),
-            PushKind::Disconnection => shared.lost(self.gen),
+            PushKind::Disconnection => shared.lost(self.gen, &"the connection closed"),
             _ => {}
         }
         Ok(())
@@ -189,8 +230,8 @@ pub(super) async fn supervise(shared: Arc<Shared>, mut gen: Option<u64>, cleanup
                     _ = tokio::time::sleep(heartbeat) => {}
                     _ = shared.wake.notified() => {}
                 }
-                if !shared.heartbeat(g).await {
-                    shared.lost(g);
+                if let Err(why) = shared.heartbeat(g).await {
+                    shared.lost(g, &why);
                     gen = None;
                 }
             }
@@ -199,8 +240,19 @@ pub(super) async fn supervise(shared: Arc<Shared>, mut gen: Option<u64>, cleanup
                     Counters::bump(&shared.counters.reconnects);
                     gen = Some(g);
                     backoff = MIN_BACKOFF;
+                    tracing::info!(
+                        prefix = %shared.prefix,
+                        primary = shared.primary_addr(),
+                        "near-cache reconnected to the primary; local tier starts empty"
+                    );
                 }
-                Err(_) => {
+                Err(e) => {
+                    tracing::warn!(
+                        prefix = %shared.prefix,
+                        error = %e,
+                        retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                        "near-cache reconnect failed"
+                    );
                     // Backoff between attempts; a pacing delay, not synchronisation.
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -25,13 +25,13 @@ pub(super) enum Source {
 }
 
 impl Source {
-    /// A connection to a node that says it is the primary. `timeout` bounds asking Sentinel
-    /// (each node's connection has its own timeouts in `config`).
+    /// A connection to a node that says it is the primary, and the node's address. `timeout`
+    /// bounds asking Sentinel (each node's connection has its own timeouts in `config`).
     pub(super) async fn open(
         &self,
         config: &AsyncConnectionConfig,
         timeout: Duration,
-    ) -> Result<MultiplexedConnection, RedisError> {
+    ) -> Result<(MultiplexedConnection, String), RedisError> {
         match self {
             Source::Nodes { clients, preferred } => {
                 let start = preferred.load(Relaxed);
@@ -41,7 +41,10 @@ impl Source {
                     match open_primary(&clients[at], config).await {
                         Ok(conn) => {
                             preferred.store(at, Relaxed);
-                            return Ok(conn);
+                            return Ok((
+                                conn,
+                                clients[at].get_connection_info().addr().to_string(),
+                            ));
                         }
                         Err(e) => last = Some(e),
                     }
@@ -62,7 +65,8 @@ impl Source {
                 let client = tokio::time::timeout(timeout, ask).await.map_err(|_| {
                     RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
                 })??;
-                open_primary(&client, config).await
+                let conn = open_primary(&client, config).await?;
+                Ok((conn, client.get_connection_info().addr().to_string()))
             }
         }
     }

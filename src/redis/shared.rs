@@ -30,6 +30,8 @@ pub(super) struct Shared {
     /// confirmed heartbeat was sent; 0 while disconnected.
     pub(super) lease: AtomicU64,
     pub(super) wake: tokio::sync::Notify,
+    /// The address of the primary last connected to (for the events of a failover).
+    pub(super) primary: Mutex<Option<String>>,
     pub(super) counters: Counters,
     #[cfg(feature = "test-hooks")]
     pub(super) hooks: Mutex<Vec<Armed>>,

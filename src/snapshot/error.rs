@@ -25,6 +25,11 @@ pub struct SaveReport {
     pub bytes: u64,
     /// The snapshot's creation time (the store's clock when the save started).
     pub created: SystemTime,
+    /// For [`MemStore::save`](crate::MemStore::save): the error of the last step, the fsync
+    /// of the directory after the rename, if it failed. The new file is then in place (a
+    /// reader sees it), but its name may not survive a power loss. `None` when it succeeded,
+    /// and for [`MemStore::save_to`](crate::MemStore::save_to), which has no directory.
+    pub dir_sync_error: Option<io::ErrorKind>,
 }
 
 /// What a load did, from [`MemStore::load`](crate::MemStore::load) and [`MemStore::load_from`](crate::MemStore::load_from); a failed load's

@@ -131,12 +131,14 @@ mod encode;
 mod error;
 mod format;
 mod load;
-mod periodic;
 mod save;
+mod status;
 
 pub use error::{LoadReport, SaveReport, SnapshotError, SnapshotErrorKind};
-pub(crate) use periodic::Periodic;
-pub use periodic::SnapshotStatus;
+pub use status::SnapshotStatus;
 
 pub(crate) use load::{load, open_snapshot};
-pub(crate) use save::{save, save_path};
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use save::fail_dir_sync_for_tests;
+pub(crate) use save::{save, save_path, save_path_unless};

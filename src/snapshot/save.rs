@@ -13,6 +13,16 @@ use std::path::{Path, PathBuf};
 
 /// Writes a snapshot of `inner`'s live sessions to `out`.
 pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, SnapshotError> {
+    save_unless(inner, out, &|| false)
+}
+
+/// [`save`], giving up (an `Interrupted` I/O error) before any shard once `cancelled` says
+/// so: the ticker's saves stop within one shard's walk when the store stops.
+fn save_unless(
+    inner: &Store,
+    out: &mut dyn Write,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SaveReport, SnapshotError> {
     let now = inner.clock.now_nanos();
     let mut enc = Encoder::new(out, now);
 
@@ -21,6 +31,15 @@ pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, Sna
     let prints = Fingerprints::new();
     let mut seen = Seen::default();
     for shard in inner.shards().iter() {
+        if cancelled() {
+            return Err(SnapshotError::io(
+                io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "cancelled: the store is stopping",
+                ),
+                0,
+            ));
+        }
         seen.clear();
         seen.reserve(shard.len());
         let guard = sync::pin();
@@ -37,12 +56,23 @@ pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, Sna
         records,
         bytes,
         created: clock::from_nanos(now),
+        dir_sync_error: None,
     })
 }
 
 /// Saves atomically to `path`: a new private temporary file beside it, fsync, rename over
-/// `path`, fsync of the directory.
+/// `path`, fsync of the directory. Once the rename has succeeded the save has: a failed
+/// directory fsync is noted in the report (and logged), not an error.
 pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, SnapshotError> {
+    save_path_unless(inner, path, &|| false)
+}
+
+/// [`save_path`], cancelled as [`save_unless`] is (the previous file then stays).
+pub(crate) fn save_path_unless(
+    inner: &Store,
+    path: &Path,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SaveReport, SnapshotError> {
     let name = path.file_name().ok_or_else(|| {
         SnapshotError::io(
             io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"),
@@ -64,14 +94,52 @@ pub(crate) fn save_path(inner: &Store, path: &Path) -> Result<SaveReport, Snapsh
     ));
     let tmp = TempFile(Some(dir.join(tmp_name)));
     let mut file = create_private(tmp.path()).map_err(|e| SnapshotError::io(e, 0))?;
-    let report = save(inner, &mut file)?;
+    let report = save_unless(inner, &mut file, cancelled)?;
     file.sync_all()
         .map_err(|e| SnapshotError::io(e, report.bytes))?;
     drop(file);
     fs::rename(tmp.path(), path).map_err(|e| SnapshotError::io(e, report.bytes))?;
     tmp.disarm();
-    sync_dir(dir).map_err(|e| SnapshotError::io(e, report.bytes))?;
+    let mut report = report;
+    if let Err(error) = sync_dir(dir) {
+        // (Logged here, not through `telemetry.rs`, which imports this module's types.)
+        tracing::warn!(
+            path = %path.display(),
+            %error,
+            "snapshot saved, but the directory's fsync failed: the new file is in place, its \
+             name may not survive a power loss"
+        );
+        report.dir_sync_error = Some(error.kind());
+    }
     Ok(report)
+}
+
+#[cfg(feature = "test-hooks")]
+thread_local! {
+    /// [`fail_dir_sync_for_tests`]: the next directory fsync on this thread fails.
+    static FAIL_DIR_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes the next directory fsync of a save on this thread fail (feature `test-hooks`, not
+/// for users): a directory fsync cannot be made to fail deterministically otherwise (as root,
+/// not even by taking the directory's read permission away).
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub fn fail_dir_sync_for_tests() {
+    FAIL_DIR_SYNC.with(|f| f.set(true));
+}
+
+#[cfg(feature = "test-hooks")]
+fn injected_dir_sync_failure() -> io::Result<()> {
+    if FAIL_DIR_SYNC.with(|f| f.replace(false)) {
+        return Err(io::Error::other("injected: the directory fsync fails"));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn injected_dir_sync_failure() -> io::Result<()> {
+    Ok(())
 }
 
 /// Removes the temporary file unless the rename took it.
@@ -112,11 +180,12 @@ fn create_private(path: &Path) -> io::Result<File> {
 
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> io::Result<()> {
+    injected_dir_sync_failure()?;
     File::open(dir)?.sync_all()
 }
 
 /// Other platforms have no portable directory fsync; the rename is as durable as they make it.
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
+    injected_dir_sync_failure()
 }

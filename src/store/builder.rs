@@ -2,12 +2,15 @@
 
 use crate::clock::{Clock, StoreClock};
 use crate::raw::{self, TokenIndex, WhenFull};
+use crate::ticker::{Jobs, SaveTo};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The default cleanup interval of [`MemStore::new`](crate::MemStore::new): one minute, as in
 /// scs.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+/// The default [`Builder::name`] of a store.
+pub const DEFAULT_NAME: &str = "default";
 /// The default limit on a token's length in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 256;
 /// The default limit on a session's data in bytes (1 MiB).
@@ -43,8 +46,10 @@ pub struct Builder {
     hints: bool,
     #[cfg(feature = "test-hooks")]
     collide: bool,
-    /// [`snapshot_every`](Self::snapshot_every): the interval and the file.
-    snapshot: Option<(Duration, PathBuf)>,
+    /// [`snapshot_every`](Self::snapshot_every): the interval and what to save to.
+    snapshot: Option<(Duration, SaveTo)>,
+    /// [`name`](Self::name).
+    name: std::sync::Arc<str>,
 }
 
 impl Default for Builder {
@@ -71,16 +76,32 @@ impl Builder {
             #[cfg(feature = "test-hooks")]
             collide: false,
             snapshot: None,
+            name: std::sync::Arc::from(DEFAULT_NAME),
         }
     }
 
-    /// How often the cleanup thread runs; [`Duration::ZERO`] starts no thread.
+    /// The store's name: the `store` field of its `tracing` events and (feature `metrics`)
+    /// the `store` label of its metrics, to tell two stores in one process apart.
+    /// [`DEFAULT_NAME`] by default.
+    ///
+    /// ```
+    /// let store = memstore::MemStore::builder().name("sessions").build();
+    /// # drop(store);
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = std::sync::Arc::from(name.into());
+        self
+    }
+
+    /// How often a cleanup pass runs, on the store's background thread; [`Duration::ZERO`]
+    /// runs none (expired sessions are still never returned; [`MemStore::cleanup_now`](crate::MemStore::cleanup_now)
+    /// reclaims them).
     pub fn cleanup_interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
     }
 
-    /// The clock that decides what has expired, and paces the cleanup thread.
+    /// The clock that decides what has expired, and paces cleanup and periodic snapshots.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = StoreClock::Custom(std::sync::Arc::new(clock));
         self
@@ -189,11 +210,12 @@ impl Builder {
         self
     }
 
-    /// Saves a snapshot to `path` every `interval` of the store's clock, on a thread of its
-    /// own, each replacing the last atomically ([`MemStore::save`](crate::MemStore::save)): a crash loses at most
+    /// Saves a snapshot to `path` every `interval` of the store's monotonic clock (a step of
+    /// the wall clock does not delay it), each on a thread of its own so that cleanup never
+    /// waits for a save, each replacing the last atomically ([`MemStore::save`](crate::MemStore::save)): a crash loses at most
     /// one interval of sessions. [`Duration::ZERO`] turns it off (the default). The first
-    /// snapshot comes one interval after the store is built; dropping the store stops the
-    /// thread without a last save (call [`MemStore::save`](crate::MemStore::save) at shutdown). Each snapshot keeps
+    /// snapshot comes one interval after the store is built; dropping the store stops
+    /// the snapshots (waiting for a save in flight) without a last save (call [`MemStore::save`](crate::MemStore::save) at shutdown). Each snapshot keeps
     /// one core busy for as long as the save takes (BENCHMARKS.md has the rates).
     /// [`MemStore::snapshot_status`](crate::MemStore::snapshot_status) reports how the snapshots went.
     ///
@@ -206,12 +228,30 @@ impl Builder {
     /// assert_eq!(store.snapshot_status().map(|s| s.taken), Some(0));
     /// ```
     pub fn snapshot_every(mut self, interval: Duration, path: impl Into<PathBuf>) -> Self {
-        self.snapshot = (!interval.is_zero()).then(|| (interval, path.into()));
+        self.snapshot = (!interval.is_zero()).then(|| (interval, SaveTo::Path(path.into())));
         self
     }
 
-    /// The raw store's settings, the cleanup interval and the periodic snapshot's.
-    pub(crate) fn into_parts(self) -> (raw::Config, Duration, Option<(Duration, PathBuf)>) {
+    /// [`snapshot_every`](Self::snapshot_every) with `save` run in place of each save (feature
+    /// `test-hooks`, not for users): its `Err` is a failed attempt, its `Ok` a save of nothing.
+    /// For tests (and loom models) of the scheduling.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn snapshot_job_for_tests(
+        mut self,
+        interval: Duration,
+        save: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.snapshot = (!interval.is_zero()).then(|| {
+            let save: crate::ticker::TestSave = std::sync::Arc::new(save);
+            (interval, SaveTo::Test(PathBuf::from("(test)"), save))
+        });
+        self
+    }
+
+    /// The raw store's settings, and the background jobs.
+    pub(crate) fn into_parts(self) -> (raw::Config, Jobs) {
+        let name = self.name;
         let config = raw::Config {
             shards: self
                 .shards
@@ -229,7 +269,12 @@ impl Builder {
             #[cfg(feature = "test-hooks")]
             collide: self.collide,
         };
-        (config, self.interval, self.snapshot)
+        let jobs = Jobs {
+            name,
+            cleanup: (!self.interval.is_zero()).then_some(self.interval),
+            snapshot: self.snapshot,
+        };
+        (config, jobs)
     }
 }
 

@@ -4,11 +4,10 @@
 use super::builder::Builder;
 use super::iter::{Cursor, Iter};
 use super::stats::Stats;
-use crate::cleanup::Cleaner;
 use crate::clock;
 use crate::raw::{self, Version};
-use crate::snapshot::Periodic;
 use crate::sync::Arc;
+use crate::ticker::Ticker;
 use crate::Error;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -25,7 +24,7 @@ use std::time::{Duration, SystemTime};
 /// never returned, whether or not cleanup has reached them yet.
 ///
 /// Reads take no lock (each bumps a read counter striped by thread); cleanup costs
-/// O(expired x log n), never a scan of live sessions. Dropping the store stops and joins its cleanup thread.
+/// O(expired x log n), never a scan of live sessions. Dropping the store stops and joins its background thread.
 ///
 /// ```
 /// use memstore::MemStore;
@@ -41,9 +40,11 @@ use std::time::{Duration, SystemTime};
 /// ```
 pub struct MemStore {
     pub(crate) inner: Arc<raw::Store>,
-    cleaner: Option<Cleaner>,
-    /// The periodic snapshot thread ([`Builder::snapshot_every`]); dropping it joins it.
-    pub(crate) snapshots: Option<Periodic>,
+    /// The background work (cleanup passes, periodic snapshots; `ticker.rs`), if any;
+    /// dropping it stops and joins it.
+    pub(crate) ticker: Option<Ticker>,
+    /// [`Builder::name`]: names the store in its events and metrics.
+    pub(crate) name: std::sync::Arc<str>,
 }
 
 impl MemStore {
@@ -51,7 +52,7 @@ impl MemStore {
     /// ([`DEFAULT_CLEANUP_INTERVAL`](crate::DEFAULT_CLEANUP_INTERVAL)), like scs's `New()`.
     ///
     /// # Panics
-    /// If the operating system cannot start the cleanup thread; [`Builder::try_build`]
+    /// If the operating system cannot start the background thread; [`Builder::try_build`]
     /// returns that error instead.
     ///
     /// ```
@@ -469,9 +470,10 @@ impl MemStore {
         usize::try_from(self.inner.sweep(now).reclaimed).unwrap_or(usize::MAX)
     }
 
-    /// Stops the cleanup thread and returns once it has exited. Idempotent, and safe at any
-    /// time: before the first pass, during one (it waits for the pass to end) or after a
-    /// previous stop. [`Drop`] does the same.
+    /// Stops background cleanup and returns once no pass runs or can start (the background
+    /// thread has exited, unless it still takes periodic snapshots). Idempotent, and safe at
+    /// any time: before the first pass, during one (it waits for the pass to end) or after a
+    /// previous stop. [`Drop`] stops all background work.
     ///
     /// ```
     /// let store = memstore::MemStore::new();
@@ -479,8 +481,8 @@ impl MemStore {
     /// store.stop_cleanup(); // no-op
     /// ```
     pub fn stop_cleanup(&self) {
-        if let Some(c) = &self.cleaner {
-            c.stop();
+        if let Some(t) = &self.ticker {
+            t.stop_cleanup();
         }
     }
 
@@ -500,13 +502,29 @@ impl MemStore {
         Stats::of(&self.inner)
     }
 
-    /// A weak handle that dies once the cleanup thread has exited and the store is gone; for
-    /// tests that check no thread outlives the store (feature `test-hooks`, not for users).
+    /// Sets this store's gauges and counters (sessions, bytes, reads, cleanup, snapshots) in
+    /// the installed [`metrics`](https://docs.rs/metrics) recorder, labelled `store` with its
+    /// [`Builder::name`] (feature `metrics`). The background cleanup pass does too, every
+    /// interval; call this before a scrape for the figures of that instant. The names are in
+    /// the crate's README ("Logs and metrics").
+    ///
+    /// ```
+    /// let store = memstore::MemStore::builder().name("sessions").build();
+    /// store.record_metrics(); // a no-op without a recorder
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        let snapshots = self.ticker.as_ref().and_then(Ticker::snapshot_status);
+        crate::metrics_export::record_store(&self.name, &self.inner, snapshots.as_ref());
+    }
+
+    /// A weak handle that dies once the background thread has exited and the store is gone;
+    /// for tests that check no thread outlives the store (feature `test-hooks`, not for users).
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn cleanup_handle_for_tests(&self) -> std::sync::Weak<dyn std::any::Any + Send + Sync> {
-        match &self.cleaner {
-            Some(c) => c.probe(),
+        match &self.ticker {
+            Some(t) => t.probe(),
             None => std::sync::Weak::<()>::new(),
         }
     }
@@ -567,7 +585,9 @@ impl Default for MemStore {
 
 impl Drop for MemStore {
     fn drop(&mut self) {
-        self.stop_cleanup();
+        if let Some(t) = &self.ticker {
+            t.stop();
+        }
     }
 }
 
@@ -576,24 +596,28 @@ impl fmt::Debug for MemStore {
         f.debug_struct("MemStore")
             .field("sessions", &self.len())
             .field("shards", &self.inner.shards().len())
-            .field("cleanup_thread", &self.cleaner.is_some())
+            .field(
+                "cleanup_thread",
+                &self.ticker.as_ref().is_some_and(Ticker::cleans),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl Builder {
-    /// Builds the store and starts its cleanup thread (unless the interval is zero).
+    /// Builds the store and starts its background thread (unless the cleanup interval is zero
+    /// and periodic snapshots are off).
     ///
     /// # Panics
     /// If the operating system cannot start the thread; see [`try_build`](Self::try_build).
     pub fn build(self) -> MemStore {
         match self.try_build() {
             Ok(s) => s,
-            Err(e) => panic!("memstore: cannot start the cleanup thread: {e}"),
+            Err(e) => panic!("memstore: cannot start the background thread: {e}"),
         }
     }
 
-    /// Builds the store, returning the error if the cleanup thread cannot be started.
+    /// Builds the store, returning the error if the background thread cannot be started.
     ///
     /// # Errors
     /// The operating system's error from spawning the thread.
@@ -604,20 +628,14 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_build(self) -> std::io::Result<MemStore> {
-        let (config, interval, snapshot) = self.into_parts();
+        let (config, jobs) = self.into_parts();
         let inner = Arc::new(raw::Store::new(config));
-        // The snapshot thread first: if the cleanup thread then fails to start, dropping
-        // `snapshots` stops and joins it.
-        let snapshots = Periodic::start(&inner, snapshot)?;
-        let cleaner = if interval.is_zero() {
-            None
-        } else {
-            Some(Cleaner::start(inner.clone(), interval)?)
-        };
+        let name = jobs.name.clone();
+        let ticker = Ticker::start(&inner, jobs)?;
         Ok(MemStore {
             inner,
-            cleaner,
-            snapshots,
+            ticker,
+            name,
         })
     }
 }

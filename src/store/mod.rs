@@ -10,7 +10,9 @@ mod memstore;
 mod persist;
 mod stats;
 
-pub use builder::{Builder, DEFAULT_CLEANUP_INTERVAL, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_TOKEN_LEN};
+pub use builder::{
+    Builder, DEFAULT_CLEANUP_INTERVAL, DEFAULT_MAX_DATA_LEN, DEFAULT_MAX_TOKEN_LEN, DEFAULT_NAME,
+};
 pub use iter::{Cursor, Iter};
 pub use memstore::MemStore;
 pub use stats::Stats;

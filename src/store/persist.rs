@@ -1,8 +1,8 @@
 //! [`MemStore`]'s snapshot methods: saving and loading (`snapshot/` does the work), and the
-//! periodic snapshot thread's status.
+//! periodic snapshots' status.
 
 use super::memstore::MemStore;
-use crate::snapshot::{self, LoadReport, Periodic, SaveReport, SnapshotError, SnapshotStatus};
+use crate::snapshot::{self, LoadReport, SaveReport, SnapshotError, SnapshotStatus};
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -43,9 +43,11 @@ impl MemStore {
     /// see [Security](crate::snapshot).
     ///
     /// # Errors
-    /// [`SnapshotErrorKind::Io`](crate::SnapshotErrorKind::Io); the previous file at `path` is then untouched, unless only
-    /// the last step (the directory's fsync) failed: then the new file is in place but may not
-    /// survive a power loss.
+    /// [`SnapshotErrorKind::Io`](crate::SnapshotErrorKind::Io); the previous file at `path` is
+    /// then untouched. Once the rename has succeeded the save has: if only the last step (the
+    /// directory's fsync) fails, the save returns its report with
+    /// [`SaveReport::dir_sync_error`] set (the new file is in place but its name may not
+    /// survive a power loss).
     ///
     /// ```
     /// use memstore::MemStore;
@@ -92,7 +94,9 @@ impl MemStore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn load_from(&self, mut input: impl Read) -> Result<LoadReport, SnapshotError> {
-        snapshot::load(&self.inner, &mut input)
+        let result = snapshot::load(&self.inner, &mut input);
+        crate::telemetry::restored(&self.name, &result);
+        result
     }
 
     /// [`load_from`](Self::load_from) a file. The path must name a regular file; on Unix a
@@ -116,11 +120,14 @@ impl MemStore {
     /// assert!(matches!(err.kind(), SnapshotErrorKind::NotAFile));
     /// ```
     pub fn load(&self, path: impl AsRef<Path>) -> Result<LoadReport, SnapshotError> {
-        let file = snapshot::open_snapshot(path.as_ref())?;
-        snapshot::load(
-            &self.inner,
-            &mut io::BufReader::with_capacity(1 << 16, file),
-        )
+        let result = snapshot::open_snapshot(path.as_ref()).and_then(|file| {
+            snapshot::load(
+                &self.inner,
+                &mut io::BufReader::with_capacity(1 << 16, file),
+            )
+        });
+        crate::telemetry::restored(&self.name, &result);
+        result
     }
 
     /// How the periodic snapshots went ([`Builder::snapshot_every`](crate::Builder::snapshot_every));
@@ -130,10 +137,10 @@ impl MemStore {
     /// assert_eq!(memstore::MemStore::new().snapshot_status(), None);
     /// ```
     pub fn snapshot_status(&self) -> Option<SnapshotStatus> {
-        self.snapshots.as_ref().map(Periodic::status)
+        self.ticker.as_ref()?.snapshot_status()
     }
 
-    /// Blocks until the periodic snapshot thread has made `attempts` attempts in all (saved or
+    /// Blocks until the periodic snapshots have made `attempts` attempts in all (saved or
     /// failed), or `timeout` of real time has passed; the status then, or `None` on timeout or
     /// when periodic snapshots are off. For tests that move a
     /// [`ManualClock`](crate::ManualClock) and wait for the snapshot it triggers.
@@ -144,6 +151,6 @@ impl MemStore {
     /// assert_eq!(store.wait_for_snapshots(1, Duration::ZERO), None); // off
     /// ```
     pub fn wait_for_snapshots(&self, attempts: u64, timeout: Duration) -> Option<SnapshotStatus> {
-        self.snapshots.as_ref()?.wait(attempts, timeout)
+        self.ticker.as_ref()?.wait_for_snapshots(attempts, timeout)
     }
 }

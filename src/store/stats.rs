@@ -25,7 +25,7 @@ pub struct Stats {
     pub stale_dropped: u64,
     /// Sessions evicted to keep a bounded store within its bounds.
     pub evicted: u64,
-    /// Passes of the cleanup thread that panicked (a bug, or a custom [`Clock`](crate::Clock) that
+    /// Background cleanup passes that panicked (a bug, or a custom [`Clock`](crate::Clock) that
     /// panics). The thread catches the panic and goes on: the next pass runs on time.
     pub cleanup_panics: u64,
     /// Bytes held: tokens plus data of every session held.
