@@ -403,3 +403,33 @@ fn mixed_sizes_from_several_threads_stay_within_the_byte_bound() {
         m.check_invariants().unwrap();
     }
 }
+
+/// Under `Refuse`, a write that would change nothing is not refused: `commit_new` of a token
+/// a live session holds is `Ok(false)` and `commit_existing` of a token no live session
+/// holds is `Ok(false)`, even with the store full (the no-op is decided before admission).
+#[test]
+fn refuse_policy_no_op_writes_are_not_refused() {
+    for index in common::token_indexes() {
+        let c = clock();
+        let m = bounded(index, &c, Some(2), None, WhenFull::Refuse);
+        m.commit("a", "x", after(&c, 10)).unwrap();
+        m.commit("b", "x", after(&c, 20)).unwrap();
+        assert_eq!(
+            m.commit_new("a", "a larger value than the one held", after(&c, 30)),
+            Ok(false),
+            "a live session holds the token: nothing to insert"
+        );
+        assert_eq!(
+            m.commit_existing("absent", "x", after(&c, 30)),
+            Ok(false),
+            "no live session holds the token: nothing to replace"
+        );
+        assert_eq!(
+            m.commit_new("c", "x", after(&c, 30)),
+            Err(Error::SessionLimit { max: 2 }),
+            "a real insert is still refused"
+        );
+        assert_eq!(m.find("a").unwrap(), "x");
+        m.check_invariants().unwrap();
+    }
+}

@@ -43,8 +43,8 @@
 
 use super::shard::Node;
 use super::slot::{Current, Slot};
-use super::version::Version;
 use super::token_index::{same_token, Key};
+use super::version::Version;
 use crate::seeded_bugs::seeded_bug;
 use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Guard, Ordering};
 use std::mem::ManuallyDrop;
@@ -283,8 +283,7 @@ impl Hints {
         let p = addr(node);
         for w in &b.ways {
             if w.fetch_add(0, Ordering::AcqRel) == p
-                && w
-                    .compare_exchange(p, 0, Ordering::AcqRel, Ordering::Relaxed)
+                && w.compare_exchange(p, 0, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
                 retire(p, guard);

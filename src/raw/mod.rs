@@ -218,7 +218,13 @@ impl Store {
         if deadline <= now {
             return Ok(shard.find(key, || now, &guard).is_err());
         }
-        self.admit(shard, key, token.len() + data.len(), now, &guard)?;
+        if let Err(e) = self.admit(shard, key, token.len() + data.len(), now, &guard) {
+            // A live session holds the token: nothing would be inserted, so nothing is refused.
+            return match shard.find(key, || now, &guard) {
+                Ok(_) => Ok(false),
+                Err(_) => Err(e),
+            };
+        }
         let inserted = shard.commit_new(key, data, deadline, now, &guard);
         self.evict(key, &guard);
         Ok(inserted)
@@ -245,7 +251,13 @@ impl Store {
         // A touch keeps the data: it never grows the store, so it neither admits nor evicts.
         let new_data = data.is_some();
         if let Some(data) = &data {
-            self.admit(shard, key, token.len() + data.len(), now, &guard)?;
+            if let Err(e) = self.admit(shard, key, token.len() + data.len(), now, &guard) {
+                // No live session holds the token: nothing would be replaced or refused.
+                return match shard.find(key, || now, &guard) {
+                    Ok(_) => Err(e),
+                    Err(_) => Ok(false),
+                };
+            }
         }
         let replaced = shard.replace_live(key, data, deadline, now, &guard);
         if new_data {
