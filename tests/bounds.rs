@@ -433,3 +433,26 @@ fn refuse_policy_no_op_writes_are_not_refused() {
         m.check_invariants().unwrap();
     }
 }
+
+/// `Stats::charged_bytes` is what the byte bound counts (tokens, data and the per-session
+/// overhead), so a store filled to its byte bound shows it near the bound, while
+/// `Stats::bytes` (tokens and data only) reads a fraction of it.
+#[test]
+fn stats_show_what_the_byte_bound_counts() {
+    for index in common::token_indexes() {
+        const OH: usize = memstore::SESSION_OVERHEAD;
+        let c = clock();
+        let max = 10 * (OH + 50);
+        let m = bounded(index, &c, None, Some(max), WhenFull::EvictSoonest);
+        for i in 0..40 {
+            // 2-byte tokens + 48 bytes of data: 50 bytes a session.
+            m.commit(&format!("{i:02}"), vec![b'x'; 48], after(&c, 100 + i))
+                .unwrap();
+        }
+        let s = m.stats();
+        assert_eq!(s.sessions, 10);
+        assert_eq!(s.bytes, 10 * 50);
+        assert_eq!(s.charged_bytes, 10 * (OH + 50));
+        assert!(s.charged_bytes <= max);
+    }
+}

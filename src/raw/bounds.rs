@@ -79,6 +79,16 @@ impl Bounds {
             || Self::charged(sessions, bytes) > self.max_bytes as isize
     }
 
+    /// What the byte bound counts now: tokens and data plus [`SESSION_OVERHEAD`] per session.
+    pub(crate) fn charged_bytes(&self) -> usize {
+        let u = &self.usage;
+        let c = Self::charged(
+            u.sessions.load(Ordering::Relaxed),
+            u.bytes.load(Ordering::Relaxed),
+        );
+        usize::try_from(c).unwrap_or(0)
+    }
+
     /// Sessions held, by the store-wide count.
     pub(crate) fn sessions(&self) -> usize {
         usize::try_from(self.usage.sessions.load(Ordering::Relaxed)).unwrap_or(0)

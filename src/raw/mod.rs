@@ -417,6 +417,15 @@ impl Store {
         usize::try_from(self.shards.iter().map(|s| s.bytes()).sum::<i64>()).unwrap_or(0)
     }
 
+    /// What a byte bound counts: tokens and data plus [`SESSION_OVERHEAD`] per session, by
+    /// the bounded store's own counts (an unbounded store: the same sum from its shards).
+    pub(crate) fn charged_bytes(&self) -> usize {
+        match &self.bounds {
+            Some(b) => b.charged_bytes(),
+            None => self.bytes() + self.len() * SESSION_OVERHEAD,
+        }
+    }
+
     /// Bytes of the shards' hint tables.
     pub(crate) fn hint_table_bytes(&self) -> usize {
         let guard = sync::pin();

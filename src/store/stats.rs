@@ -28,8 +28,15 @@ pub struct Stats {
     /// Background cleanup passes that panicked (a bug, or a custom [`Clock`](crate::Clock) that
     /// panics). The thread catches the panic and goes on: the next pass runs on time.
     pub cleanup_panics: u64,
-    /// Bytes held: tokens plus data of every session held.
+    /// Bytes held: tokens plus data of every session held. Not what
+    /// [`Builder::max_bytes`](crate::Builder::max_bytes) is checked against: see
+    /// [`charged_bytes`](Self::charged_bytes).
     pub bytes: usize,
+    /// What [`Builder::max_bytes`](crate::Builder::max_bytes) counts: [`bytes`](Self::bytes)
+    /// plus [`SESSION_OVERHEAD`](crate::SESSION_OVERHEAD) per session (the node, version
+    /// header and index entries each session costs). A store at its byte bound shows this
+    /// near the bound, while `bytes` may read a fraction of it.
+    pub charged_bytes: usize,
     /// Bytes of the hint tables that take point operations to a session's node without a
     /// descent of the skiplist token index (about 9-25 bytes per session; 0 with the hash
     /// index).
@@ -59,6 +66,7 @@ impl Stats {
             evicted: Counters::get(&c.evicted),
             cleanup_panics: Counters::get(&c.cleanup_panics),
             bytes: raw.bytes(),
+            charged_bytes: raw.charged_bytes(),
             hint_table_bytes: raw.hint_table_bytes(),
             hits: raw.reads.sum(|s| &s.hits),
             misses: raw.reads.sum(|s| &s.misses),
