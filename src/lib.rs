@@ -98,11 +98,16 @@
 //! and at quiescence that every session has an expiry entry at or before its deadline (so
 //! every expired session is reclaimed) with a bounded number of stale entries.
 //!
-//! Twelve seeded protocol bugs (switches that exist only in loom builds, e.g. filing the
+//! The hint table's models (`hint_*`) race finds, overwrites, deletes, cleanup and a table
+//! doubling through the hints, and count the hints left to deleted sessions.
+//!
+//! Sixteen seeded protocol bugs (switches that exist only in loom builds, e.g. filing the
 //! expiry entry before lowering the scheduled deadline, tombstoning without a CAS on the
 //! version examined, an overwrite that unlinks and relinks the node, a stop check outside the
-//! background thread's lock, a snapshot saved on the background thread itself, a shortening commit that drops its old entry without looking
-//! again) each make their model fail: the models can fail.
+//! background thread's lock, a snapshot saved on the background thread itself, a shortening
+//! commit that drops its old entry without looking again, a hint followed without comparing
+//! its token, a hint published with no look for the tombstone) each make their model fail:
+//! the models can fail.
 //!
 //! **What it trusts**: neither crossbeam-skiplist nor scc can run under loom here, so under
 //! loom both indexes are linearizable stand-ins (a loom `Mutex<BTreeMap>`) behind the same
@@ -120,8 +125,8 @@
 //! The only `unsafe` code is the version slot (`src/raw/slot.rs`), over crossbeam-epoch, the
 //! version's single-allocation layout (`src/raw/version.rs`: header and inline data, one
 //! allocation and one cache miss less per session; Miri checks it, `.ci/miri`) and the hint
-//! table's dereference of a node address (`src/raw/hints.rs`, kept sound by its protocol,
-//! H1-H3 in `DESIGN.md`, which loom checks with three seeded bugs).
+//! table's dereference of a node address (`src/raw/hints.rs`: each way owns a count of its
+//! node, released only through the epoch; H1-H3 in `DESIGN.md`).
 //!
 //! Beside loom: a differential proptest against a `BTreeMap` model (`tests/model.rs`, also a
 //! cargo-fuzz target in `fuzz/`), per-token history checks under concurrent commit, delete,

@@ -439,6 +439,7 @@ pub fn eviction_commit() {
     let store = Arc::new(
         MemStore::builder()
             .clock(clock.clone())
+            .hint_table_for_tests(false)
             .cleanup_interval(Duration::ZERO)
             .shards(1)
             .max_sessions(2)
@@ -633,6 +634,7 @@ pub fn stop_drop_tick() {
     let store = Arc::new(
         MemStore::builder()
             .clock(clock.clone())
+            .hint_table_for_tests(false)
             .cleanup_interval(Duration::from_secs(10))
             .shards(1)
             .build(),
@@ -922,6 +924,7 @@ pub fn slow_snapshot_cleanup() {
     let store = LeakOnPanic(Some(
         MemStore::builder()
             .clock(clock.clone())
+            .hint_table_for_tests(false)
             .cleanup_interval(Duration::from_secs(10))
             .snapshot_job_for_tests(Duration::from_secs(10), move || {
                 drop(g.lock().unwrap());
