@@ -21,7 +21,7 @@ mod stores;
 #[path = "contention/workloads.rs"]
 mod workloads;
 
-use memstore::MemStore;
+use memsession::MemStore;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 

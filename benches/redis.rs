@@ -14,7 +14,7 @@
 #[path = "../tests/redis_support/mod.rs"]
 mod redis_support;
 
-use memstore::redis::NearCache;
+use memsession::redis::NearCache;
 use redis_support::{redis_server_or_skip, RedisServer};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 //! ```
 
 use hdrhistogram::Histogram;
-use memstore::MemStore;
+use memsession::MemStore;
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,7 +156,7 @@ fn rates(o: &Opts) {
         // all, which is what a load costs besides its inserts.
         let late = MemStore::builder()
             .cleanup_interval(Duration::ZERO)
-            .clock(memstore::ManualClock::new(
+            .clock(memsession::ManualClock::new(
                 SystemTime::now() + Duration::from_secs(10 * 3600),
             ))
             .build();

@@ -1,4 +1,4 @@
-//! The seed's example server on actix-web: actix-session, sessions kept in memstore.
+//! The seed's example server on actix-web: actix-session, sessions kept in memsession.
 //!
 //! ```sh
 //! cargo run --release --features actix-session --example actix_server   # PORT=8080 to move it
@@ -14,7 +14,7 @@ use actix_session::storage::SessionStore;
 use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::{time::Duration, Key};
 use actix_web::{web, App, HttpServer};
-use memstore::actix_session::MemStoreSessions;
+use memsession::actix_session::MemStoreSessions;
 
 /// The session key `/put` writes and `/get` reads.
 pub const KEY: &str = "message";

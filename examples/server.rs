@@ -1,4 +1,4 @@
-//! The seed's example server, in Rust: axum + tower-sessions, sessions kept in memstore.
+//! The seed's example server, in Rust: axum + tower-sessions, sessions kept in memsession.
 //!
 //! ```sh
 //! cargo run --release --features tower-sessions --example server   # PORT=8080 to move it
@@ -24,7 +24,7 @@
 //! ```
 
 use axum::{http::StatusCode, routing::get, Router};
-use memstore::tower_sessions::MemStoreSessions;
+use memsession::tower_sessions::MemStoreSessions;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
 /// The session key `/put` writes and `/get` reads.

@@ -20,7 +20,7 @@
 //!
 //! `cargo run --release --example soak` (`SOAK_SECS=30 SOAK_EVERY=2` for a quick run)
 
-use memstore::MemStore;
+use memsession::MemStore;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release --example workload`
 
-use memstore::{Clock, ManualClock, MemStore};
+use memsession::{Clock, ManualClock, MemStore};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model-checks memstore's concurrency protocol with loom: every model, then every seeded bug
+# Model-checks memsession's concurrency protocol with loom: every model, then every seeded bug
 # (each must make its model fail). Prints per model the iterations explored and the time.
 #
 #   bash loom-tests/run.sh                          # the CI run: each model's own bound
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# `--cfg memstore_loom` swaps memstore's facade for loom's primitives. RUSTFLAGS changes
+# `--cfg memstore_loom` swaps memsession's facade for loom's primitives. RUSTFLAGS changes
 # rebuild everything, so this gets a target dir of its own.
 export RUSTFLAGS="--cfg memstore_loom ${RUSTFLAGS:-}"
 export CARGO_TARGET_DIR="${MEMSTORE_LOOM_TARGET_DIR:-$PWD/target}"

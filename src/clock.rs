@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// later or earlier.
 ///
 /// ```
-/// use memstore::{Clock, SystemClock};
+/// use memsession::{Clock, SystemClock};
 /// use std::time::SystemTime;
 ///
 /// let before = SystemTime::now();
@@ -37,7 +37,7 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// when an interval of real time has passed.
     ///
     /// ```
-    /// use memstore::{Clock, SystemClock};
+    /// use memsession::{Clock, SystemClock};
     ///
     /// let a = SystemClock.monotonic();
     /// assert!(SystemClock.monotonic() >= a);
@@ -61,7 +61,7 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 /// The real wall clock, [`SystemTime::now`].
 ///
 /// ```
-/// use memstore::{MemStore, SystemClock};
+/// use memsession::{MemStore, SystemClock};
 /// let store = MemStore::builder().clock(SystemClock).build();
 /// assert!(store.is_empty());
 /// ```
@@ -92,7 +92,7 @@ impl ClockWaker {
     /// store is gone.
     ///
     /// ```
-    /// use memstore::{ManualClock, MemStore};
+    /// use memsession::{ManualClock, MemStore};
     /// use std::time::{Duration, UNIX_EPOCH};
     ///
     /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000));
@@ -135,7 +135,7 @@ impl fmt::Debug for ClockWaker {
 /// it): it moves only the wall reading.
 ///
 /// ```
-/// use memstore::{Clock, ManualClock};
+/// use memsession::{Clock, ManualClock};
 /// use std::time::{Duration, UNIX_EPOCH};
 ///
 /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(100));

@@ -8,7 +8,7 @@ use std::fmt;
 /// [`delete`](crate::MemStore::delete) of a missing token does nothing.
 ///
 /// ```
-/// use memstore::{Error, MemStore};
+/// use memsession::{Error, MemStore};
 /// use std::time::{Duration, SystemTime};
 ///
 /// let store = MemStore::with_cleanup_interval(Duration::ZERO);

@@ -1,6 +1,6 @@
 //! A lock-free, in-memory session store for high-throughput web servers.
 //!
-//! `memstore` keeps the contract of the Go library scs's `memstore` (commit, find, delete,
+//! `memsession` keeps the contract of the Go library scs's `memstore` (commit, find, delete,
 //! all, a background cleanup every minute, stop) and does it without a lock: by default
 //! sessions are held in crossbeam skiplists keyed by the token (ordered by a keyed ahash of it, so timing
 //! says nothing about other tokens), with a second, expiry-ordered skiplist per shard, so
@@ -19,7 +19,7 @@
 //!
 //! # Usage
 //! ```
-//! use memstore::MemStore;
+//! use memsession::MemStore;
 //! use std::time::{Duration, SystemTime};
 //!
 //! let store = MemStore::new(); // cleanup every minute, on its own thread
@@ -32,12 +32,12 @@
 //!
 //! store.delete("session-token");
 //! assert_eq!(store.find("session-token"), None);
-//! # Ok::<(), memstore::Error>(())
+//! # Ok::<(), memsession::Error>(())
 //! ```
 //!
 //! Tests control time with a [`ManualClock`]; moving it wakes the store's background thread:
 //! ```
-//! use memstore::{Clock, ManualClock, MemStore};
+//! use memsession::{Clock, ManualClock, MemStore};
 //! use std::time::{Duration, UNIX_EPOCH};
 //!
 //! let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000_000));
@@ -49,7 +49,7 @@
 //! clock.advance(Duration::from_secs(60));
 //! assert_eq!(store.find("t"), None); // expired: never returned, even before cleanup
 //! assert_eq!(store.cleanup_now(), 1); // and now reclaimed
-//! # Ok::<(), memstore::Error>(())
+//! # Ok::<(), memsession::Error>(())
 //! ```
 //!
 //! # Consistency

@@ -21,10 +21,10 @@ pub const TOKEN_LEN: usize = 43;
 /// systems, or a sandbox without `getrandom`).
 ///
 /// ```
-/// let token = memstore::generate_token()?;
-/// assert_eq!(token.len(), memstore::TOKEN_LEN);
+/// let token = memsession::generate_token()?;
+/// assert_eq!(token.len(), memsession::TOKEN_LEN);
 /// assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-/// assert_ne!(token, memstore::generate_token()?);
+/// assert_ne!(token, memsession::generate_token()?);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn generate_token() -> std::io::Result<String> {

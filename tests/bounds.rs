@@ -3,7 +3,7 @@
 mod common;
 
 use common::{after, clock};
-use memstore::{Clock, Error, ManualClock, MemStore, TokenIndex, WhenFull};
+use memsession::{Clock, Error, ManualClock, MemStore, TokenIndex, WhenFull};
 use std::time::Duration;
 
 fn bounded(
@@ -122,7 +122,7 @@ fn refuse_policy() {
 #[test]
 fn byte_bound_both_policies() {
     for index in common::token_indexes() {
-        const OH: usize = memstore::SESSION_OVERHEAD;
+        const OH: usize = memsession::SESSION_OVERHEAD;
         let max = 100 + 2 * OH;
         let c = clock();
         let m = bounded(index, &c, None, Some(max), WhenFull::Refuse);
@@ -305,13 +305,13 @@ fn the_byte_bound_counts_each_sessions_overhead() {
             m.commit(&format!("{i:08}"), "x", after(&c, 100 + i))
                 .unwrap();
         }
-        let held = m.len() * (8 + 1 + memstore::SESSION_OVERHEAD);
+        let held = m.len() * (8 + 1 + memsession::SESSION_OVERHEAD);
         assert!(
             held <= max,
             "{} sessions hold {held} bytes over {max}",
             m.len()
         );
-        assert!(m.len() >= max / (8 + 1 + memstore::SESSION_OVERHEAD) - 1);
+        assert!(m.len() >= max / (8 + 1 + memsession::SESSION_OVERHEAD) - 1);
     }
 }
 
@@ -336,7 +336,7 @@ fn a_slice_of_a_larger_buffer_is_not_kept_alive() {
         let c = clock();
         let m = bounded(index, &c, None, None, WhenFull::EvictSoonest);
         let freed = Arc::new(AtomicBool::new(false));
-        let big = memstore::Bytes::from_owner(Owner(vec![1u8; 1 << 20], freed.clone()));
+        let big = memsession::Bytes::from_owner(Owner(vec![1u8; 1 << 20], freed.clone()));
         m.commit("t", big.slice(0..4096), after(&c, 60)).unwrap();
         drop(big);
         assert!(
@@ -375,7 +375,7 @@ fn shortening_commits_leave_no_trail_of_entries() {
 #[test]
 fn mixed_sizes_from_several_threads_stay_within_the_byte_bound() {
     for index in common::token_indexes() {
-        const OH: usize = memstore::SESSION_OVERHEAD;
+        const OH: usize = memsession::SESSION_OVERHEAD;
         let c = clock();
         let max = 1 << 20;
         let biggest = 16 << 10;
@@ -440,7 +440,7 @@ fn refuse_policy_no_op_writes_are_not_refused() {
 #[test]
 fn stats_show_what_the_byte_bound_counts() {
     for index in common::token_indexes() {
-        const OH: usize = memstore::SESSION_OVERHEAD;
+        const OH: usize = memsession::SESSION_OVERHEAD;
         let c = clock();
         let max = 10 * (OH + 50);
         let m = bounded(index, &c, None, Some(max), WhenFull::EvictSoonest);

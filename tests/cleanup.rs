@@ -6,7 +6,7 @@
 //! and tell the test each time the cleanup thread reads. The test waits for those reports
 //! (with a bound that only detects a hang), never sleeps.
 
-use memstore::{Clock, ClockWaker, ManualClock, MemStore};
+use memsession::{Clock, ClockWaker, ManualClock, MemStore};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

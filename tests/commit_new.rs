@@ -6,7 +6,7 @@
 mod common;
 
 use common::{after, clock, for_each_config};
-use memstore::{Clock, Error, MemStore};
+use memsession::{Clock, Error, MemStore};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, UNIX_EPOCH};

@@ -6,7 +6,7 @@
 mod common;
 
 use common::histories::{self, decode, encode, store, Config};
-use memstore::Clock;
+use memsession::Clock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 

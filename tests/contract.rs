@@ -5,7 +5,7 @@
 mod common;
 
 use common::{after, for_each_config};
-use memstore::{Bytes, Clock, Error, ManualClock, MemStore};
+use memsession::{Bytes, Clock, Error, ManualClock, MemStore};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 // --- scs memstore_test.go ---
@@ -410,7 +410,7 @@ fn clear_frees_a_bounded_stores_room() {
             .clock(c.clone())
             .token_index(index)
             .max_sessions(10)
-            .when_full(memstore::WhenFull::Refuse)
+            .when_full(memsession::WhenFull::Refuse)
             .cleanup_interval(Duration::ZERO)
             .build();
         for i in 0..10 {

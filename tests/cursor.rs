@@ -5,12 +5,12 @@
 mod common;
 
 use common::{after, clock, token_indexes};
-use memstore::{Cursor, MemStore};
+use memsession::{Cursor, MemStore};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-fn store(index: memstore::TokenIndex, shards: usize, c: &memstore::ManualClock) -> MemStore {
+fn store(index: memsession::TokenIndex, shards: usize, c: &memsession::ManualClock) -> MemStore {
     MemStore::builder()
         .clock(c.clone())
         .cleanup_interval(Duration::ZERO)

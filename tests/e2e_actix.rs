@@ -1,5 +1,5 @@
 //! End to end: the actix example server (`examples/actix_server.rs`: actix-web +
-//! actix-session over memstore) on an ephemeral loopback port, driven by a real HTTP client
+//! actix-session over memsession) on an ephemeral loopback port, driven by a real HTTP client
 //! with a cookie store.
 
 mod e2e_support;
@@ -13,8 +13,8 @@ use actix_session::Session;
 use actix_web::cookie::Key;
 use actix_web::{dev::ServerHandle, web, App, HttpServer};
 use e2e_support::client;
-use memstore::actix_session::MemStoreSessions;
-use memstore::{ManualClock, MemStore};
+use memsession::actix_session::MemStoreSessions;
+use memsession::{ManualClock, MemStore};
 use reqwest::cookie::Jar;
 use reqwest::Client;
 use server::MESSAGE;
@@ -207,7 +207,7 @@ async fn store_contract() {
     let state = HashMap::from([("k".to_owned(), "\"v\"".to_owned())]);
     let key = store.save(state.clone(), &ttl).await.unwrap();
     let k: &str = key.as_ref();
-    assert_eq!(k.len(), memstore::TOKEN_LEN, "256 bits in base64url");
+    assert_eq!(k.len(), memsession::TOKEN_LEN, "256 bits in base64url");
     assert!(k
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
@@ -252,7 +252,7 @@ async fn store_contract() {
     let saved = store.update(long, state, &ttl).await.unwrap();
     assert_eq!(
         AsRef::<str>::as_ref(&saved).len(),
-        memstore::TOKEN_LEN,
+        memsession::TOKEN_LEN,
         "saved under a fresh key"
     );
 }
@@ -262,7 +262,7 @@ async fn store_contract() {
 #[actix_web::test]
 async fn a_ttl_of_zero_or_less_is_refused_by_save_and_update() {
     use actix_session::storage::{SaveError, UpdateError};
-    use memstore::actix_session::TtlNotPositive;
+    use memsession::actix_session::TtlNotPositive;
     let store = MemStoreSessions::from(MemStore::with_cleanup_interval(Duration::ZERO));
     let state = HashMap::from([("k".to_owned(), "\"v\"".to_owned())]);
     for ttl in [

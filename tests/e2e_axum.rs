@@ -1,4 +1,4 @@
-//! End to end: the example server (`examples/server.rs`: axum + tower-sessions over memstore)
+//! End to end: the example server (`examples/server.rs`: axum + tower-sessions over memsession)
 //! on an ephemeral loopback port, driven by a real HTTP client with a cookie store.
 
 mod e2e_support;
@@ -8,8 +8,8 @@ mod e2e_support;
 mod server;
 
 use e2e_support::client;
-use memstore::tower_sessions::MemStoreSessions;
-use memstore::{ManualClock, MemStore};
+use memsession::tower_sessions::MemStoreSessions;
+use memsession::{ManualClock, MemStore};
 use reqwest::cookie::Jar;
 use reqwest::Client;
 use server::MESSAGE;

@@ -3,7 +3,7 @@
 //! above the cap plus the documented overshoot (one session per thread in flight), and the
 //! resident memory stays flat once the store is full.
 
-use memstore::{MemStore, WhenFull};
+use memsession::{MemStore, WhenFull};
 use std::time::{Duration, SystemTime};
 
 fn rss_bytes() -> u64 {

@@ -3,7 +3,7 @@
 //! Measured with a counting global allocator; `.ci/run` also runs this binary under valgrind
 //! (0 bytes definitely lost), sized down by `MEMSTORE_LEAK_SESSIONS`.
 
-use memstore::{Clock, ManualClock, MemStore};
+use memsession::{Clock, ManualClock, MemStore};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, SystemTime};

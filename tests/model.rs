@@ -1,4 +1,4 @@
-//! Differential testing: random operation sequences applied to memstore and to a `BTreeMap`
+//! Differential testing: random operation sequences applied to memsession and to a `BTreeMap`
 //! model (`common::model`), asserting identical observable results at every step: every
 //! write (`commit`, `commit_new`, `commit_existing`, `touch`, `delete`), every read, cleanup,
 //! clock jumps, and bounded stores (`max_sessions`, `max_bytes`; `Refuse` and
@@ -7,7 +7,7 @@
 mod common;
 
 use common::model::{Bounds, Op, Pair};
-use memstore::{Clock, MemStore, WhenFull};
+use memsession::{Clock, MemStore, WhenFull};
 use proptest::prelude::*;
 use std::time::Duration;
 

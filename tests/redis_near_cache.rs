@@ -16,8 +16,8 @@
 mod capture;
 mod redis_support;
 
-use memstore::redis::{NearCache, NearCacheError};
-use memstore::{Bytes, Clock, ManualClock};
+use memsession::redis::{NearCache, NearCacheError};
+use memsession::{Bytes, Clock, ManualClock};
 use redis_support::{redis_server, Proxy, RedisServer};
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -414,18 +414,18 @@ async fn bad_input_is_a_typed_error() {
     let later = in_secs(600);
     assert!(matches!(
         n.commit("", "x", later).await,
-        Err(NearCacheError::Invalid(memstore::Error::EmptyToken))
+        Err(NearCacheError::Invalid(memsession::Error::EmptyToken))
     ));
     assert!(matches!(
         n.commit("123456789", "x", later).await,
-        Err(NearCacheError::Invalid(memstore::Error::TokenTooLong {
+        Err(NearCacheError::Invalid(memsession::Error::TokenTooLong {
             len: 9,
             max: 8
         }))
     ));
     assert!(matches!(
         n.commit("t", "12345", later).await,
-        Err(NearCacheError::Invalid(memstore::Error::DataTooLarge {
+        Err(NearCacheError::Invalid(memsession::Error::DataTooLarge {
             len: 5,
             max: 4
         }))
@@ -433,7 +433,7 @@ async fn bad_input_is_a_typed_error() {
     assert!(matches!(
         n.commit("t", "x", UNIX_EPOCH + Duration::from_secs(u64::MAX / 2))
             .await,
-        Err(NearCacheError::Invalid(memstore::Error::ExpiryOutOfRange))
+        Err(NearCacheError::Invalid(memsession::Error::ExpiryOutOfRange))
     ));
     assert_eq!(n.find("").await.unwrap(), None);
     n.delete("123456789").await.unwrap();
@@ -824,7 +824,7 @@ mod races {
     //! `test-hooks`): a fill that has Redis's reply is held before its local step while a
     //! delete or another instance's write runs.
     use super::*;
-    use memstore::redis::test_hooks::{pause_after_local_step, pause_before_local_step};
+    use memsession::redis::test_hooks::{pause_after_local_step, pause_before_local_step};
 
     /// A `find` after `delete` returned never returns the session, even while a fill of the
     /// old value is in flight (a fill that stored its value before checking its ticket would

@@ -1,7 +1,7 @@
 //! Snapshots: round trips, insert-if-absent, bounds, every kind of bad input, atomic saves,
 //! saves under concurrent writers, and periodic snapshots driven by a manual clock.
 
-use memstore::{Clock, Error, ManualClock, MemStore, SnapshotErrorKind, WhenFull};
+use memsession::{Clock, Error, ManualClock, MemStore, SnapshotErrorKind, WhenFull};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -218,7 +218,7 @@ fn load_refuses_what_does_not_fit_and_never_evicts() {
     let t = MemStore::builder()
         .clock(c.clone())
         .cleanup_interval(Duration::ZERO)
-        .max_bytes(3 * (3 + memstore::SESSION_OVERHEAD)) // three sessions of 3 bytes
+        .max_bytes(3 * (3 + memsession::SESSION_OVERHEAD)) // three sessions of 3 bytes
         .when_full(WhenFull::Refuse)
         .build();
     t.commit("old", "xxxxxx", c.now() + Duration::from_millis(1))
@@ -228,7 +228,7 @@ fn load_refuses_what_does_not_fit_and_never_evicts() {
     assert_eq!((r.loaded, r.refused), (3, 7));
 }
 
-fn kind_of(store: &MemStore, bytes: &[u8]) -> (String, u64, memstore::LoadReport) {
+fn kind_of(store: &MemStore, bytes: &[u8]) -> (String, u64, memsession::LoadReport) {
     let e = store.load_from(bytes).unwrap_err();
     (format!("{:?}", e.kind()), e.offset(), *e.report())
 }

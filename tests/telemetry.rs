@@ -7,7 +7,7 @@
 mod capture;
 
 use capture::{of_store, wait_for};
-use memstore::{Clock, ClockWaker, ManualClock, MemStore};
+use memsession::{Clock, ClockWaker, ManualClock, MemStore};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -193,7 +193,7 @@ fn a_failed_directory_fsync_warns() {
     let d = dir("dir-sync");
     let path = d.join("s.snap");
     let store = MemStore::builder().clock(clock()).build();
-    memstore::snapshot::fail_dir_sync_for_tests();
+    memsession::snapshot::fail_dir_sync_for_tests();
     let report = store.save(&path).unwrap();
     assert!(report.dir_sync_error.is_some());
     let shown = path.display().to_string();
@@ -225,7 +225,7 @@ fn the_request_path_logs_nothing() {
     }
     store.cleanup_now();
     assert!(of_store("t-quiet").is_empty(), "{:?}", of_store("t-quiet"));
-    let all = capture::events(|e| e.target.starts_with("memstore") && e.field("store").is_none());
+    let all = capture::events(|e| e.target.starts_with("memsession") && e.field("store").is_none());
     assert!(
         all.iter().all(|e| e.field("path").is_some()),
         "only a save's fsync warning has no store: {all:?}"

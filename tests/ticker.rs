@@ -9,7 +9,7 @@
 
 mod capture;
 
-use memstore::{Clock, ClockWaker, ManualClock, MemStore};
+use memsession::{Clock, ClockWaker, ManualClock, MemStore};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -441,7 +441,7 @@ fn a_failed_directory_fsync_after_the_rename_is_a_save_with_the_error_noted() {
     store
         .commit("t", "x", clock.now() + Duration::from_secs(60))
         .unwrap();
-    memstore::snapshot::fail_dir_sync_for_tests();
+    memsession::snapshot::fail_dir_sync_for_tests();
     let report = store.save(&path).expect("saved: the rename succeeded");
     assert_eq!(report.records, 1);
     assert_eq!(report.dir_sync_error, Some(std::io::ErrorKind::Other));

@@ -1,2 +1,2 @@
 //! Empty: this package only builds `tests/stress.rs` (its `[[test]]`) under AddressSanitizer
-//! with nothing but memstore's own dependencies; see the ASan step of `.ci/run`.
+//! with nothing but memsession's own dependencies; see the ASan step of `.ci/run`.

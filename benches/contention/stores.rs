@@ -116,16 +116,16 @@ impl Kind {
         match self {
             Kind::MemStore(shards) => {
                 // The harness drives cleanup itself (`cleanup_now`), as it does for every peer.
-                let mut b = memstore::MemStore::builder().cleanup_interval(Duration::ZERO);
+                let mut b = memsession::MemStore::builder().cleanup_interval(Duration::ZERO);
                 if let Some(n) = shards {
                     b = b.shards(n);
                 }
                 Box::new(MemStoreBench(b.build()))
             }
             Kind::MemStoreHash => Box::new(MemStoreBench(
-                memstore::MemStore::builder()
+                memsession::MemStore::builder()
                     .cleanup_interval(Duration::ZERO)
-                    .token_index(memstore::TokenIndex::HashIndex)
+                    .token_index(memsession::TokenIndex::HashIndex)
                     .build(),
             )),
             Kind::Naive => Box::new(NaiveStore::default()),
@@ -157,7 +157,7 @@ pub struct Item {
 
 // ---------------------------------------------------------------- memstore
 
-pub struct MemStoreBench(pub memstore::MemStore);
+pub struct MemStoreBench(pub memsession::MemStore);
 
 impl Store for MemStoreBench {
     fn commit(&self, token: &str, data: &[u8], expiry: SystemTime) {
@@ -364,7 +364,7 @@ impl Kind {
     pub fn build_capped(self, cap: usize) -> Option<Box<dyn Store>> {
         match self {
             Kind::MemStore(shards) => {
-                let mut b = memstore::MemStore::builder()
+                let mut b = memsession::MemStore::builder()
                     .cleanup_interval(Duration::ZERO)
                     .max_sessions(cap);
                 if let Some(n) = shards {

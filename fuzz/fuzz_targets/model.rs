@@ -1,11 +1,11 @@
-//! Differential fuzzing: random operation sequences applied to memstore and to a `BTreeMap`
+//! Differential fuzzing: random operation sequences applied to memsession and to a `BTreeMap`
 //! model, the same model as the proptest in `tests/model.rs`. Run with
 //! `cargo +nightly fuzz run model -- -runs=1000000` from the repository root.
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use memstore::WhenFull;
+use memsession::WhenFull;
 
 #[path = "../../tests/common/model.rs"]
 #[allow(dead_code)]

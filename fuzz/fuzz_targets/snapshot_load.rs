@@ -6,7 +6,7 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use memstore::{Clock, ManualClock, MemStore};
+use memsession::{Clock, ManualClock, MemStore};
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 

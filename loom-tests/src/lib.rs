@@ -1,7 +1,7 @@
-//! loom models of memstore's concurrency protocol (see the crate's `DESIGN.md`, "What loom
+//! loom models of memsession's concurrency protocol (see the crate's `DESIGN.md`, "What loom
 //! checks").
 //!
-//! Built only with `--cfg memstore_loom` (`run.sh` sets it): memstore's facade then hands out
+//! Built only with `--cfg memstore_loom` (`run.sh` sets it): memsession's facade then hands out
 //! loom's atomics, locks and threads, both of its indexes become linearizable stand-ins (a
 //! loom `Mutex<BTreeMap>` each: one for the token index, whichever kind the store picked,
 //! skiplist or hash index, and one for the expiry index), and its version slots are loom
@@ -19,14 +19,14 @@
 //! - I5's bound on stale expiry entries at quiescence.
 //!
 //! Every model drops its store inside the model, so loom's leak check covers every version
-//! (each holds a `loom::alloc::Track`). [`check_bug`] switches on one of memstore's seeded
+//! (each holds a `loom::alloc::Track`). [`check_bug`] switches on one of memsession's seeded
 //! protocol bugs and asserts that its model then fails.
 #![cfg(memstore_loom)]
 
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use memstore::loom_bugs::{self, Bug};
-use memstore::{Clock, ManualClock, MemStore};
+use memsession::loom_bugs::{self, Bug};
+use memsession::{Clock, ManualClock, MemStore};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
 use std::sync::Arc;
@@ -733,7 +733,7 @@ impl Clock for LockingClock {
         self.time.monotonic()
     }
 
-    fn subscribe(&self, waker: memstore::ClockWaker) {
+    fn subscribe(&self, waker: memsession::ClockWaker) {
         self.time.subscribe(waker);
     }
 }

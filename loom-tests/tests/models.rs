@@ -1,7 +1,7 @@
 //! Every model of the protocol, each explored by loom (see `src/lib.rs` and `run.sh`).
 #![cfg(memstore_loom)]
 
-use memstore_loom_tests::{self as m, Bound};
+use memsession_loom_tests::{self as m, Bound};
 
 #[test]
 fn commit_commit_existing() {

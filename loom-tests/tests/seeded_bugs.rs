@@ -1,9 +1,9 @@
-//! Each seeded protocol bug (`memstore::loom_bugs`, loom builds only) must make its model
+//! Each seeded protocol bug (`memsession::loom_bugs`, loom builds only) must make its model
 //! fail: a model that cannot fail proves nothing.
 #![cfg(memstore_loom)]
 
-use memstore::loom_bugs::Bug;
-use memstore_loom_tests::{self as m, Bound};
+use memsession::loom_bugs::Bug;
+use memsession_loom_tests::{self as m, Bound};
 
 #[test]
 fn file_before_lower() {

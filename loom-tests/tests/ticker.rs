@@ -3,8 +3,8 @@
 //! `clock_wakes_under_its_lock`, `tick_after_read`) stay in `models.rs` and `seeded_bugs.rs`.
 #![cfg(memstore_loom)]
 
-use memstore::loom_bugs::Bug;
-use memstore_loom_tests::{self as m, Bound};
+use memsession::loom_bugs::Bug;
+use memsession_loom_tests::{self as m, Bound};
 
 #[test]
 fn slow_snapshot_cleanup() {

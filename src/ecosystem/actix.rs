@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use actix_session::storage::SessionStore;
-//! use memstore::actix_session::MemStoreSessions;
+//! use memsession::actix_session::MemStoreSessions;
 //! use std::collections::HashMap;
 //!
 //! # async fn demo() -> anyhow::Result<()> {
@@ -55,7 +55,7 @@ type State = HashMap<String, String>;
 /// [module docs](self) for keys, encoding and cleanup.
 ///
 /// ```
-/// use memstore::{actix_session::MemStoreSessions, MemStore};
+/// use memsession::{actix_session::MemStoreSessions, MemStore};
 /// use std::time::Duration;
 ///
 /// let sessions = MemStoreSessions::from(
@@ -96,7 +96,7 @@ impl MemStoreSessions {
     /// users logged in. The file holds bearer credentials: see [`crate::snapshot`].
     ///
     /// ```
-    /// use memstore::actix_session::MemStoreSessions;
+    /// use memsession::actix_session::MemStoreSessions;
     /// let path = std::env::temp_dir().join(format!("memstore-actix-{}.snap", std::process::id()));
     /// let sessions = MemStoreSessions::new();
     /// sessions.save_snapshot(&path)?;
@@ -158,7 +158,7 @@ impl From<Arc<MemStore>> for MemStoreSessions {
 ///
 /// ```
 /// use actix_session::storage::{SaveError, SessionStore};
-/// use memstore::actix_session::{MemStoreSessions, TtlNotPositive};
+/// use memsession::actix_session::{MemStoreSessions, TtlNotPositive};
 ///
 /// # async fn demo() {
 /// let store = MemStoreSessions::new();

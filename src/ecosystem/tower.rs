@@ -25,7 +25,7 @@
 //! [tower-sessions]: https://docs.rs/tower-sessions/0.15
 //!
 //! ```
-//! use memstore::tower_sessions::MemStoreSessions;
+//! use memsession::tower_sessions::MemStoreSessions;
 //! use tower_sessions_core::session::{Id, Record};
 //! use tower_sessions_core::{ExpiredDeletion, SessionStore};
 //!
@@ -66,7 +66,7 @@ use tower_sessions_core::{ExpiredDeletion, SessionStore};
 /// records are stored and cleaned up.
 ///
 /// ```
-/// use memstore::{tower_sessions::MemStoreSessions, MemStore};
+/// use memsession::{tower_sessions::MemStoreSessions, MemStore};
 /// use std::time::Duration;
 ///
 /// // Default: a store that cleans up every minute.
@@ -103,7 +103,7 @@ impl MemStoreSessions {
     /// users logged in. The file holds bearer credentials: see [`crate::snapshot`].
     ///
     /// ```
-    /// use memstore::tower_sessions::MemStoreSessions;
+    /// use memsession::tower_sessions::MemStoreSessions;
     /// let path = std::env::temp_dir().join(format!("memstore-tower-{}.snap", std::process::id()));
     /// let sessions = MemStoreSessions::new();
     /// sessions.save_snapshot(&path)?;

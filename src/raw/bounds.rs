@@ -20,7 +20,7 @@ pub const SESSION_OVERHEAD: usize = 224;
 /// [`Builder::max_bytes`](crate::Builder::max_bytes)).
 ///
 /// ```
-/// use memstore::{MemStore, WhenFull};
+/// use memsession::{MemStore, WhenFull};
 /// let store = MemStore::builder().max_sessions(100_000).when_full(WhenFull::Refuse).build();
 /// # drop(store);
 /// ```

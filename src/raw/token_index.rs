@@ -68,7 +68,7 @@ fn is_after(hash: u64, token: &[u8], after: After<'_>) -> bool {
 /// store's behaviour.
 ///
 /// ```
-/// use memstore::{MemStore, TokenIndex};
+/// use memsession::{MemStore, TokenIndex};
 /// let store = MemStore::builder().token_index(TokenIndex::SkipList).build();
 /// # drop(store);
 /// ```

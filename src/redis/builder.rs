@@ -27,7 +27,7 @@ pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 /// Configures and connects a [`NearCache`].
 ///
 /// ```
-/// use memstore::redis::NearCache;
+/// use memsession::redis::NearCache;
 /// use std::time::Duration;
 ///
 /// let builder = NearCache::builder()
@@ -62,8 +62,8 @@ impl NearCache {
     /// `CLIENT TRACKING`.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), memstore::redis::NearCacheError> {
-    /// let sessions = memstore::redis::NearCache::connect("redis://127.0.0.1:6379").await?;
+    /// # async fn demo() -> Result<(), memsession::redis::NearCacheError> {
+    /// let sessions = memsession::redis::NearCache::connect("redis://127.0.0.1:6379").await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -74,7 +74,7 @@ impl NearCache {
     /// A [`NearCacheBuilder`] for the prefix, the staleness bound and the local store.
     ///
     /// ```
-    /// let builder = memstore::redis::NearCache::builder().prefix("sessions:");
+    /// let builder = memsession::redis::NearCache::builder().prefix("sessions:");
     /// # drop(builder);
     /// ```
     pub fn builder() -> NearCacheBuilder {
@@ -103,7 +103,7 @@ impl NearCacheBuilder {
     /// [`MemStore::builder`](crate::MemStore::builder)'s limits.
     ///
     /// ```
-    /// let builder = memstore::redis::NearCacheBuilder::new();
+    /// let builder = memsession::redis::NearCacheBuilder::new();
     /// # drop(builder);
     /// ```
     pub fn new() -> Self {
@@ -127,7 +127,7 @@ impl NearCacheBuilder {
     /// Every instance sharing sessions must use the same one.
     ///
     /// ```
-    /// let builder = memstore::redis::NearCache::builder().prefix("app:sessions:");
+    /// let builder = memsession::redis::NearCache::builder().prefix("app:sessions:");
     /// # drop(builder);
     /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -143,7 +143,7 @@ impl NearCacheBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let builder = memstore::redis::NearCache::builder().max_staleness(Duration::from_millis(200));
+    /// let builder = memsession::redis::NearCache::builder().max_staleness(Duration::from_millis(200));
     /// # drop(builder);
     /// ```
     pub fn max_staleness(mut self, bound: Duration) -> Self {
@@ -156,7 +156,7 @@ impl NearCacheBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let builder = memstore::redis::NearCache::builder().response_timeout(Duration::from_secs(2));
+    /// let builder = memsession::redis::NearCache::builder().response_timeout(Duration::from_secs(2));
     /// # drop(builder);
     /// ```
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
@@ -167,9 +167,9 @@ impl NearCacheBuilder {
     /// The local tier's clock: it decides what has expired locally.
     ///
     /// ```
-    /// use memstore::ManualClock;
+    /// use memsession::ManualClock;
     /// use std::time::SystemTime;
-    /// let builder = memstore::redis::NearCache::builder().clock(ManualClock::new(SystemTime::now()));
+    /// let builder = memsession::redis::NearCache::builder().clock(ManualClock::new(SystemTime::now()));
     /// # drop(builder);
     /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -182,7 +182,7 @@ impl NearCacheBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let builder = memstore::redis::NearCache::builder().cleanup_interval(Duration::from_secs(30));
+    /// let builder = memsession::redis::NearCache::builder().cleanup_interval(Duration::from_secs(30));
     /// # drop(builder);
     /// ```
     pub fn cleanup_interval(mut self, interval: Duration) -> Self {
@@ -193,7 +193,7 @@ impl NearCacheBuilder {
     /// The local tier's shard count.
     ///
     /// ```
-    /// let builder = memstore::redis::NearCache::builder().shards(16);
+    /// let builder = memsession::redis::NearCache::builder().shards(16);
     /// # drop(builder);
     /// ```
     pub fn shards(mut self, n: usize) -> Self {
@@ -204,7 +204,7 @@ impl NearCacheBuilder {
     /// The longest token accepted, in bytes.
     ///
     /// ```
-    /// let builder = memstore::redis::NearCache::builder().max_token_len(64);
+    /// let builder = memsession::redis::NearCache::builder().max_token_len(64);
     /// # drop(builder);
     /// ```
     pub fn max_token_len(mut self, n: usize) -> Self {
@@ -215,7 +215,7 @@ impl NearCacheBuilder {
     /// The largest session data accepted, in bytes.
     ///
     /// ```
-    /// let builder = memstore::redis::NearCache::builder().max_data_len(64 * 1024);
+    /// let builder = memsession::redis::NearCache::builder().max_data_len(64 * 1024);
     /// # drop(builder);
     /// ```
     pub fn max_data_len(mut self, n: usize) -> Self {
@@ -238,8 +238,8 @@ impl NearCacheBuilder {
     /// a Redis I/O error.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), memstore::redis::NearCacheError> {
-    /// let sessions = memstore::redis::NearCache::builder()
+    /// # async fn demo() -> Result<(), memsession::redis::NearCacheError> {
+    /// let sessions = memsession::redis::NearCache::builder()
     ///     .prefix("app:")
     ///     .connect("redis://127.0.0.1:6379")
     ///     .await?;
@@ -262,8 +262,8 @@ impl NearCacheBuilder {
     /// [`NearCacheError::Redis`] for an empty list.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), memstore::redis::NearCacheError> {
-    /// let sessions = memstore::redis::NearCache::builder()
+    /// # async fn demo() -> Result<(), memsession::redis::NearCacheError> {
+    /// let sessions = memsession::redis::NearCache::builder()
     ///     .connect_nodes(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
     ///     .await?;
     /// # Ok(())
@@ -296,8 +296,8 @@ impl NearCacheBuilder {
     ///
     /// ```no_run
     /// use redis::RedisConnectionInfo;
-    /// # async fn demo() -> Result<(), memstore::redis::NearCacheError> {
-    /// let sessions = memstore::redis::NearCache::builder()
+    /// # async fn demo() -> Result<(), memsession::redis::NearCacheError> {
+    /// let sessions = memsession::redis::NearCache::builder()
     ///     .connect_sentinel(
     ///         vec!["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"],
     ///         "sessions",

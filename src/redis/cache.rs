@@ -20,10 +20,10 @@ const SCAN_COUNT: usize = 512;
 /// guarantees and the staleness bound.
 ///
 /// ```no_run
-/// use memstore::redis::NearCache;
+/// use memsession::redis::NearCache;
 /// use std::time::{Duration, SystemTime};
 ///
-/// # async fn demo() -> Result<(), memstore::redis::NearCacheError> {
+/// # async fn demo() -> Result<(), memsession::redis::NearCacheError> {
 /// let sessions = NearCache::builder()
 ///     .prefix("app:sessions:")
 ///     .max_staleness(Duration::from_millis(500))
@@ -67,7 +67,7 @@ impl NearCache {
     /// the write (the local entry is dropped; Redis may or may not hold the new data).
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) -> Result<(), memstore::redis::NearCacheError> {
+    /// # async fn demo(sessions: memsession::redis::NearCache) -> Result<(), memsession::redis::NearCacheError> {
     /// use std::time::{Duration, SystemTime};
     /// sessions.commit("t", "data", SystemTime::now() + Duration::from_secs(60)).await?;
     /// # Ok(())
@@ -99,7 +99,7 @@ impl NearCache {
     /// As [`commit`](Self::commit).
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) -> Result<(), memstore::redis::NearCacheError> {
+    /// # async fn demo(sessions: memsession::redis::NearCache) -> Result<(), memsession::redis::NearCacheError> {
     /// use std::time::{Duration, SystemTime};
     /// let expiry = SystemTime::now() + Duration::from_secs(60);
     /// assert!(sessions.commit_new("fresh", "a", expiry).await?);
@@ -143,7 +143,7 @@ impl NearCache {
     /// As [`commit`](Self::commit).
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) -> Result<(), memstore::redis::NearCacheError> {
+    /// # async fn demo(sessions: memsession::redis::NearCache) -> Result<(), memsession::redis::NearCacheError> {
     /// use std::time::{Duration, SystemTime};
     /// let expiry = SystemTime::now() + Duration::from_secs(60);
     /// assert!(!sessions.commit_existing("gone", "x", expiry).await?); // nothing to update
@@ -190,7 +190,7 @@ impl NearCache {
     /// Redis could not answer.
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) -> Result<(), memstore::redis::NearCacheError> {
+    /// # async fn demo(sessions: memsession::redis::NearCache) -> Result<(), memsession::redis::NearCacheError> {
     /// assert_eq!(sessions.find("never-written").await?, None);
     /// # Ok(())
     /// # }
@@ -208,7 +208,7 @@ impl NearCache {
     /// As [`find`](Self::find).
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) -> Result<(), memstore::redis::NearCacheError> {
+    /// # async fn demo(sessions: memsession::redis::NearCache) -> Result<(), memsession::redis::NearCacheError> {
     /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
     /// let expiry = UNIX_EPOCH + Duration::from_millis(4_000_000_000_000);
     /// sessions.commit("t", "x", expiry).await?;
@@ -230,7 +230,7 @@ impl NearCache {
     /// the delete (the local entry is dropped anyway).
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) -> Result<(), memstore::redis::NearCacheError> {
+    /// # async fn demo(sessions: memsession::redis::NearCache) -> Result<(), memsession::redis::NearCacheError> {
     /// sessions.delete("token").await?;
     /// assert_eq!(sessions.find("token").await?, None);
     /// # Ok(())
@@ -254,7 +254,7 @@ impl NearCache {
     /// [`NearCacheError::Redis`] or [`NearCacheError::Disconnected`].
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) -> Result<(), memstore::redis::NearCacheError> {
+    /// # async fn demo(sessions: memsession::redis::NearCache) -> Result<(), memsession::redis::NearCacheError> {
     /// for (token, data) in sessions.all().await? {
     ///     println!("{token}: {} bytes", data.len());
     /// }
@@ -305,7 +305,7 @@ impl NearCache {
     /// read only.
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) {
+    /// # async fn demo(sessions: memsession::redis::NearCache) {
     /// println!("{} sessions cached here", sessions.local().len());
     /// # }
     /// ```
@@ -316,7 +316,7 @@ impl NearCache {
     /// Counters: local hits, Redis reads, invalidations, flushes, connection losses.
     ///
     /// ```no_run
-    /// # async fn demo(sessions: memstore::redis::NearCache) {
+    /// # async fn demo(sessions: memsession::redis::NearCache) {
     /// let stats = sessions.stats();
     /// assert!(stats.connected || stats.connection_losses > 0);
     /// # }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Release};
 /// Why a [`NearCache`](super::NearCache) operation failed.
 ///
 /// ```
-/// use memstore::redis::NearCacheError;
-/// let e = NearCacheError::from(memstore::Error::EmptyToken);
+/// use memsession::redis::NearCacheError;
+/// let e = NearCacheError::from(memsession::Error::EmptyToken);
 /// assert_eq!(e.to_string(), "session token is empty");
 /// ```
 #[derive(Debug)]
@@ -62,7 +62,7 @@ impl From<RedisError> for NearCacheError {
 /// [`NearCache::stats`](super::NearCache::stats).
 ///
 /// ```
-/// let stats = memstore::redis::NearCacheStats::default();
+/// let stats = memsession::redis::NearCacheStats::default();
 /// assert_eq!(stats.local_hits, 0);
 /// assert!(!stats.connected);
 /// ```

@@ -1,4 +1,4 @@
-//! memstore as a coherent near-cache in front of Redis (feature `redis`).
+//! memsession as a coherent near-cache in front of Redis (feature `redis`).
 //!
 //! When one server is not enough, sessions must live in a shared engine; [`NearCache`] keeps
 //! the truth in Redis and serves reads from a local [`MemStore`]. Every instance of an app
@@ -59,10 +59,10 @@
 //! [`MemStore`]: crate::MemStore
 //!
 //! ```no_run
-//! use memstore::redis::NearCache;
+//! use memsession::redis::NearCache;
 //! use std::time::{Duration, SystemTime};
 //!
-//! # async fn demo() -> Result<(), memstore::redis::NearCacheError> {
+//! # async fn demo() -> Result<(), memsession::redis::NearCacheError> {
 //! let a = NearCache::connect("redis://127.0.0.1:6379").await?;
 //! let b = NearCache::connect("redis://127.0.0.1:6379").await?; // another app server
 //!

@@ -24,7 +24,7 @@ use tower_sessions_core::SessionStore;
 /// Sessions shared by every app server through Redis, read from the local tier.
 ///
 /// ```no_run
-/// use memstore::redis::NearCache;
+/// use memsession::redis::NearCache;
 /// use tower_sessions_core::session::{Id, Record};
 /// use tower_sessions_core::SessionStore;
 ///

@@ -10,11 +10,11 @@ use std::time::SystemTime;
 /// What a save wrote, from [`MemStore::save`](crate::MemStore::save) and [`MemStore::save_to`](crate::MemStore::save_to).
 ///
 /// ```
-/// let store = memstore::MemStore::new();
+/// let store = memsession::MemStore::new();
 /// let mut buf = Vec::new();
 /// let report = store.save_to(&mut buf)?;
 /// assert_eq!((report.records, report.bytes), (0, buf.len() as u64));
-/// # Ok::<(), memstore::SnapshotError>(())
+/// # Ok::<(), memsession::SnapshotError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -36,7 +36,7 @@ pub struct SaveReport {
 /// [`SnapshotError::report`] says what it did before it stopped.
 ///
 /// ```
-/// use memstore::MemStore;
+/// use memsession::MemStore;
 /// use std::time::{Duration, SystemTime};
 ///
 /// let old = MemStore::new();
@@ -75,7 +75,7 @@ pub struct LoadReport {
 /// loaded before.
 ///
 /// ```
-/// use memstore::{MemStore, SnapshotErrorKind};
+/// use memsession::{MemStore, SnapshotErrorKind};
 ///
 /// let store = MemStore::new();
 /// let err = store.load_from(&b"not a snapshot at all"[..]).unwrap_err();
@@ -93,7 +93,7 @@ pub struct SnapshotError {
 /// Why a snapshot could not be saved or loaded: [`SnapshotError::kind`].
 ///
 /// ```
-/// use memstore::{MemStore, SnapshotErrorKind};
+/// use memsession::{MemStore, SnapshotErrorKind};
 ///
 /// let err = MemStore::new().load_from(&b""[..]).unwrap_err();
 /// assert!(matches!(err.kind(), SnapshotErrorKind::Empty));
@@ -171,7 +171,7 @@ impl SnapshotError {
     /// What went wrong.
     ///
     /// ```
-    /// use memstore::{MemStore, SnapshotErrorKind};
+    /// use memsession::{MemStore, SnapshotErrorKind};
     /// let err = MemStore::new().load("/nonexistent/memstore.snap").unwrap_err();
     /// assert!(matches!(err.kind(), SnapshotErrorKind::Io(e) if e.kind() == std::io::ErrorKind::NotFound));
     /// ```
@@ -183,7 +183,7 @@ impl SnapshotError {
     /// block, record or end marker; for an I/O error, the bytes read or written before it.
     ///
     /// ```
-    /// let err = memstore::MemStore::new().load_from(&b"MEMSNAP\0"[..]).unwrap_err();
+    /// let err = memsession::MemStore::new().load_from(&b"MEMSNAP\0"[..]).unwrap_err();
     /// assert_eq!(err.offset(), 0); // the header starting at 0 is cut short
     /// ```
     pub fn offset(&self) -> u64 {
@@ -194,7 +194,7 @@ impl SnapshotError {
     /// loaded. Empty for a save.
     ///
     /// ```
-    /// let err = memstore::MemStore::new().load_from(&b"x"[..]).unwrap_err();
+    /// let err = memsession::MemStore::new().load_from(&b"x"[..]).unwrap_err();
     /// assert_eq!(err.report().loaded, 0);
     /// ```
     pub fn report(&self) -> &LoadReport {
@@ -205,7 +205,7 @@ impl SnapshotError {
     /// snapshot was saved.
     ///
     /// ```
-    /// let err = memstore::MemStore::new().load("/nonexistent/memstore.snap").unwrap_err();
+    /// let err = memsession::MemStore::new().load("/nonexistent/memstore.snap").unwrap_err();
     /// assert!(err.is_not_found());
     /// ```
     pub fn is_not_found(&self) -> bool {

@@ -6,7 +6,7 @@
 //! loses at most one interval.
 //!
 //! ```
-//! use memstore::MemStore;
+//! use memsession::MemStore;
 //! use std::time::{Duration, SystemTime};
 //!
 //! let dir = std::env::temp_dir().join(format!("memstore-doc-{}", std::process::id()));

@@ -10,7 +10,7 @@ use std::time::Duration;
 /// went, from [`MemStore::snapshot_status`](crate::MemStore::snapshot_status).
 ///
 /// ```
-/// use memstore::{Clock, ManualClock, MemStore};
+/// use memsession::{Clock, ManualClock, MemStore};
 /// use std::time::{Duration, UNIX_EPOCH};
 ///
 /// let path = std::env::temp_dir().join(format!("memstore-status-{}.snap", std::process::id()));

@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_DATA_LEN: usize = 1 << 20;
 /// Configures and builds a [`MemStore`](crate::MemStore).
 ///
 /// ```
-/// use memstore::{ManualClock, MemStore};
+/// use memsession::{ManualClock, MemStore};
 /// use std::time::{Duration, SystemTime};
 ///
 /// let store = MemStore::builder()
@@ -85,7 +85,7 @@ impl Builder {
     /// [`DEFAULT_NAME`] by default.
     ///
     /// ```
-    /// let store = memstore::MemStore::builder().name("sessions").build();
+    /// let store = memsession::MemStore::builder().name("sessions").build();
     /// # drop(store);
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -132,7 +132,7 @@ impl Builder {
     /// commits that add or remove sessions or change their size.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::builder().max_sessions(2).build();
@@ -142,7 +142,7 @@ impl Builder {
     /// store.commit("c", "3", now + Duration::from_secs(30))?; // evicts "a", the soonest
     /// assert_eq!(store.find("a"), None);
     /// assert_eq!(store.len(), 2);
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = Some(n.min(usize::MAX >> 1));
@@ -156,7 +156,7 @@ impl Builder {
     /// with [`Error::ByteLimit`](crate::Error::ByteLimit) under either policy. Unbounded by default.
     ///
     /// ```
-    /// use memstore::{Error, MemStore, WhenFull, SESSION_OVERHEAD};
+    /// use memsession::{Error, MemStore, WhenFull, SESSION_OVERHEAD};
     /// use std::time::{Duration, SystemTime};
     ///
     /// let max = 2 * SESSION_OVERHEAD + 20;
@@ -165,7 +165,7 @@ impl Builder {
     /// store.commit("t", "12345678", later)?; // 1 + 8 bytes + the overhead
     /// store.commit("u", "12", later)?; // 1 + 2 bytes + the overhead: 12 bytes + 2 overheads
     /// assert_eq!(store.commit("v", "", later), Err(Error::ByteLimit { max }));
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn max_bytes(mut self, n: usize) -> Self {
         self.max_bytes = Some(n.min(usize::MAX >> 1));
@@ -183,7 +183,7 @@ impl Builder {
     /// `hash-index`) scc's hash index for the fastest point reads.
     ///
     /// ```
-    /// use memstore::{MemStore, TokenIndex};
+    /// use memsession::{MemStore, TokenIndex};
     /// let store = MemStore::builder().token_index(TokenIndex::SkipList).build();
     /// assert_eq!(store.stats().token_index, TokenIndex::SkipList);
     /// ```
@@ -220,7 +220,7 @@ impl Builder {
     /// [`MemStore::snapshot_status`](crate::MemStore::snapshot_status) reports how the snapshots went.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::Duration;
     ///
     /// let path = std::env::temp_dir().join("memstore-every.snap");

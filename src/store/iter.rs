@@ -73,7 +73,7 @@ impl fmt::Debug for Iter<'_> {
 /// `Debug` shows no token).
 ///
 /// ```
-/// use memstore::{Cursor, MemStore};
+/// use memsession::{Cursor, MemStore};
 /// let store = MemStore::new();
 /// assert_eq!(store.iter_from(&Cursor::default()).count(), 0);
 /// ```

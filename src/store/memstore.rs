@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 /// O(expired x log n), never a scan of live sessions. Dropping the store stops and joins its background thread.
 ///
 /// ```
-/// use memstore::MemStore;
+/// use memsession::MemStore;
 /// use std::time::{Duration, SystemTime};
 ///
 /// let store = MemStore::new();
@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 /// assert_eq!(store.find("token").as_deref(), Some(&b"data"[..]));
 /// store.delete("token");
 /// assert_eq!(store.find("token"), None);
-/// # Ok::<(), memstore::Error>(())
+/// # Ok::<(), memsession::Error>(())
 /// ```
 pub struct MemStore {
     pub(crate) inner: Arc<raw::Store>,
@@ -56,7 +56,7 @@ impl MemStore {
     /// returns that error instead.
     ///
     /// ```
-    /// let store = memstore::MemStore::new();
+    /// let store = memsession::MemStore::new();
     /// assert!(store.is_empty());
     /// ```
     pub fn new() -> Self {
@@ -72,7 +72,7 @@ impl MemStore {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let store = memstore::MemStore::with_cleanup_interval(Duration::ZERO);
+    /// let store = memsession::MemStore::with_cleanup_interval(Duration::ZERO);
     /// assert_eq!(store.stats().cleanup_passes, 0);
     /// ```
     pub fn with_cleanup_interval(interval: Duration) -> Self {
@@ -83,7 +83,7 @@ impl MemStore {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let store = memstore::MemStore::builder()
+    /// let store = memsession::MemStore::builder()
     ///     .cleanup_interval(Duration::from_secs(10))
     ///     .max_data_len(64 * 1024)
     ///     .build();
@@ -107,7 +107,7 @@ impl MemStore {
     /// [`Error::ExpiryOutOfRange`]; the store is unchanged.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
@@ -117,7 +117,7 @@ impl MemStore {
     /// assert_eq!(store.find("t").as_deref(), Some(&b"second"[..]));
     /// store.commit("t", "gone", SystemTime::UNIX_EPOCH)?; // in the past: a delete
     /// assert_eq!(store.find("t"), None);
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn commit(
         &self,
@@ -146,7 +146,7 @@ impl MemStore {
     /// As [`commit`](Self::commit); the store is unchanged.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
@@ -154,7 +154,7 @@ impl MemStore {
     /// assert_eq!(store.commit_new("t", "first", later), Ok(true));
     /// assert_eq!(store.commit_new("t", "second", later), Ok(false)); // taken
     /// assert_eq!(store.find("t").as_deref(), Some(&b"first"[..]));
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn commit_new(
         &self,
@@ -178,7 +178,7 @@ impl MemStore {
     /// As [`commit`](Self::commit); the store is unchanged.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
@@ -187,7 +187,7 @@ impl MemStore {
     /// store.commit("t", "x", later)?;
     /// assert_eq!(store.commit_existing("t", "y", later), Ok(true));
     /// assert_eq!(store.find("t").as_deref(), Some(&b"y"[..]));
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn commit_existing(
         &self,
@@ -209,7 +209,7 @@ impl MemStore {
     /// [`Error::EmptyToken`], [`Error::TokenTooLong`] and [`Error::ExpiryOutOfRange`].
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
@@ -219,7 +219,7 @@ impl MemStore {
     /// assert_eq!(store.touch("t", later), Ok(true));
     /// assert_eq!(store.find("t").as_deref(), Some(&b"x"[..]));
     /// assert_eq!(store.touch("missing", later), Ok(false));
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn touch(&self, token: &str, expiry: SystemTime) -> Result<bool, Error> {
         let deadline = self.inner.check(token, 0, expiry)?;
@@ -234,14 +234,14 @@ impl MemStore {
     /// copy at all.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
     /// assert_eq!(store.find("nobody"), None);
     /// store.commit("t", "x", SystemTime::now() + Duration::from_secs(60))?;
     /// assert_eq!(&store.find("t").unwrap()[..], b"x");
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     #[inline]
     pub fn find(&self, token: &str) -> Option<Bytes> {
@@ -253,13 +253,13 @@ impl MemStore {
     /// it runs, this thread holds back memory reclamation (an epoch pin).
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
     /// store.commit("t", "hello", SystemTime::now() + Duration::from_secs(60))?;
     /// assert_eq!(store.find_with("t", |data| data.len()), Some(5));
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     #[inline]
     pub fn find_with<R>(&self, token: &str, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
@@ -269,14 +269,14 @@ impl MemStore {
     /// The session's expiry, or `None` when missing or expired.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, UNIX_EPOCH};
     ///
     /// let store = MemStore::new();
     /// let expiry = UNIX_EPOCH + Duration::from_secs(4_000_000_000);
     /// store.commit("t", "x", expiry)?;
     /// assert_eq!(store.expiry("t"), Some(expiry));
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn expiry(&self, token: &str) -> Option<SystemTime> {
         self.inner.deadline(token).map(clock::from_nanos)
@@ -286,7 +286,7 @@ impl MemStore {
     /// are given a time-to-live (actix-session) add it to this.
     ///
     /// ```
-    /// use memstore::{ManualClock, MemStore};
+    /// use memsession::{ManualClock, MemStore};
     /// use std::time::{Duration, UNIX_EPOCH};
     ///
     /// let t = UNIX_EPOCH + Duration::from_secs(1_000);
@@ -300,7 +300,7 @@ impl MemStore {
     /// Removes `token`'s session. A missing token is a no-op.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// let store = MemStore::new();
     /// store.delete("never-existed"); // no-op
     /// ```
@@ -318,7 +318,7 @@ impl MemStore {
     /// survive it; one deleted by another thread meanwhile is not counted.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
@@ -327,7 +327,7 @@ impl MemStore {
     /// store.commit("b", "2", later)?;
     /// assert_eq!(store.clear(), 2);
     /// assert!(store.is_empty() && store.all().is_empty());
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn clear(&self) -> usize {
         self.inner.clear()
@@ -337,14 +337,14 @@ impl MemStore {
     /// none). Sessions committed or deleted while it runs may or may not appear.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
     /// assert!(store.all().is_empty());
     /// store.commit("a", "1", SystemTime::now() + Duration::from_secs(60))?;
     /// assert_eq!(store.all().len(), 1);
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn all(&self) -> HashMap<String, Bytes> {
         self.iter().collect()
@@ -360,14 +360,14 @@ impl MemStore {
     /// seen; every session live for the whole walk is seen exactly once.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
     /// store.commit("a", "1", SystemTime::now() + Duration::from_secs(60))?;
     /// let tokens: Vec<String> = store.iter().map(|(token, _)| token).collect();
     /// assert_eq!(tokens, ["a"]);
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn iter(&self) -> Iter<'_> {
         self.iter_from(&Cursor::default())
@@ -383,7 +383,7 @@ impl MemStore {
     /// walk may or may not be seen. A cursor is only meaningful for the store that made it.
     ///
     /// ```
-    /// use memstore::{Cursor, MemStore};
+    /// use memsession::{Cursor, MemStore};
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
@@ -399,7 +399,7 @@ impl MemStore {
     ///     seen += page.len();
     /// }
     /// assert_eq!(seen, 250);
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn iter_from(&self, cursor: &Cursor) -> Iter<'_> {
         Iter::new(&self.inner, cursor)
@@ -409,13 +409,13 @@ impl MemStore {
     /// holds it: [`iter_from`](Self::iter_from) resumes there.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
     /// store.commit("a", "1", SystemTime::now() + Duration::from_secs(60))?;
     /// assert_eq!(store.iter_from(&store.cursor_after("a")).count(), 0);
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn cursor_after(&self, token: &str) -> Cursor {
         Cursor::after(self.inner.hash(token), token)
@@ -430,7 +430,7 @@ impl MemStore {
     /// and off by the writes in flight otherwise.
     ///
     /// ```
-    /// let store = memstore::MemStore::new();
+    /// let store = memsession::MemStore::new();
     /// assert_eq!(store.len(), 0);
     /// ```
     pub fn len(&self) -> usize {
@@ -440,7 +440,7 @@ impl MemStore {
     /// Whether [`len`](Self::len) is zero.
     ///
     /// ```
-    /// assert!(memstore::MemStore::new().is_empty());
+    /// assert!(memsession::MemStore::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -451,7 +451,7 @@ impl MemStore {
     /// may run concurrently).
     ///
     /// ```
-    /// use memstore::{Clock, ManualClock, MemStore};
+    /// use memsession::{Clock, ManualClock, MemStore};
     /// use std::time::{Duration, UNIX_EPOCH};
     ///
     /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000));
@@ -463,7 +463,7 @@ impl MemStore {
     /// clock.advance(Duration::from_secs(10));
     /// assert_eq!(store.cleanup_now(), 1);
     /// assert!(store.is_empty());
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn cleanup_now(&self) -> usize {
         let now = self.inner.clock.now_nanos();
@@ -476,7 +476,7 @@ impl MemStore {
     /// previous stop. [`Drop`] stops all background work.
     ///
     /// ```
-    /// let store = memstore::MemStore::new();
+    /// let store = memsession::MemStore::new();
     /// store.stop_cleanup();
     /// store.stop_cleanup(); // no-op
     /// ```
@@ -489,14 +489,14 @@ impl MemStore {
     /// Counters and sizes, summed on demand.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
     /// store.commit("t", "x", SystemTime::now() + Duration::from_secs(60))?;
     /// let stats = store.stats();
     /// assert_eq!((stats.sessions, stats.expiry_entries), (1, 1));
-    /// # Ok::<(), memstore::Error>(())
+    /// # Ok::<(), memsession::Error>(())
     /// ```
     pub fn stats(&self) -> Stats {
         Stats::of(&self.inner)
@@ -509,7 +509,7 @@ impl MemStore {
     /// the crate's README ("Logs and metrics").
     ///
     /// ```
-    /// let store = memstore::MemStore::builder().name("sessions").build();
+    /// let store = memsession::MemStore::builder().name("sessions").build();
     /// store.record_metrics(); // a no-op without a recorder
     /// ```
     #[cfg(feature = "metrics")]
@@ -556,7 +556,7 @@ impl MemStore {
     /// [`Error::ExpiryOutOfRange`].
     ///
     /// ```
-    /// use memstore::{Error, MemStore};
+    /// use memsession::{Error, MemStore};
     /// use std::time::SystemTime;
     ///
     /// let store = MemStore::builder().max_data_len(4).build();
@@ -623,7 +623,7 @@ impl Builder {
     /// The operating system's error from spawning the thread.
     ///
     /// ```
-    /// let store = memstore::MemStore::builder().try_build()?;
+    /// let store = memsession::MemStore::builder().try_build()?;
     /// # drop(store);
     /// # Ok::<(), std::io::Error>(())
     /// ```

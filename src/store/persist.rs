@@ -20,7 +20,7 @@ impl MemStore {
     /// [`SnapshotErrorKind::Io`](crate::SnapshotErrorKind::Io) from `out`, with the bytes written before it.
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// use std::time::{Duration, SystemTime};
     ///
     /// let store = MemStore::new();
@@ -50,7 +50,7 @@ impl MemStore {
     /// survive a power loss).
     ///
     /// ```
-    /// use memstore::MemStore;
+    /// use memsession::MemStore;
     /// let path = std::env::temp_dir().join(format!("memstore-save-{}.snap", std::process::id()));
     /// let report = MemStore::new().save(&path)?;
     /// assert_eq!(report.records, 0);
@@ -75,7 +75,7 @@ impl MemStore {
     /// one stay loaded; [`SnapshotError::report`] counts them and the bytes lost.
     ///
     /// ```
-    /// use memstore::{MemStore, SnapshotErrorKind};
+    /// use memsession::{MemStore, SnapshotErrorKind};
     /// use std::time::{Duration, SystemTime};
     ///
     /// let old = MemStore::new();
@@ -108,7 +108,7 @@ impl MemStore {
     /// [`SnapshotErrorKind::NotAFile`](crate::SnapshotErrorKind::NotAFile) and [`SnapshotErrorKind::Io`](crate::SnapshotErrorKind::Io) from opening it.
     ///
     /// ```
-    /// use memstore::{MemStore, SnapshotErrorKind};
+    /// use memsession::{MemStore, SnapshotErrorKind};
     ///
     /// let store = MemStore::new();
     /// match store.load("/nonexistent/sessions.snap") {
@@ -134,7 +134,7 @@ impl MemStore {
     /// `None` when they are off.
     ///
     /// ```
-    /// assert_eq!(memstore::MemStore::new().snapshot_status(), None);
+    /// assert_eq!(memsession::MemStore::new().snapshot_status(), None);
     /// ```
     pub fn snapshot_status(&self) -> Option<SnapshotStatus> {
         self.ticker.as_ref()?.snapshot_status()
@@ -147,7 +147,7 @@ impl MemStore {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let store = memstore::MemStore::new();
+    /// let store = memsession::MemStore::new();
     /// assert_eq!(store.wait_for_snapshots(1, Duration::ZERO), None); // off
     /// ```
     pub fn wait_for_snapshots(&self, attempts: u64, timeout: Duration) -> Option<SnapshotStatus> {

@@ -8,7 +8,7 @@
 //! private token holds its writer's last sequence, the invariants hold, and cleanup reclaims
 //! everything once all deadlines pass.
 
-use memstore::{Clock, ManualClock, MemStore};
+use memsession::{Clock, ManualClock, MemStore};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Barrier;

@@ -7,7 +7,7 @@ pub mod model;
 
 pub use model::{token_index_for, token_indexes};
 
-use memstore::{Clock, ManualClock, MemStore};
+use memsession::{Clock, ManualClock, MemStore};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The start of every manual clock in the tests.

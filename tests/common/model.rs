@@ -21,7 +21,7 @@
 //! model does not know), so the byte bound is only checked as `stats().bytes <= max_bytes`,
 //! and `max_bytes` is sized from what the store reports one session costs.
 
-use memstore::{Clock, Error, ManualClock, MemStore, TokenIndex, WhenFull};
+use memsession::{Clock, Error, ManualClock, MemStore, TokenIndex, WhenFull};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
@@ -140,9 +140,9 @@ pub fn token_index_for(shards: usize) -> TokenIndex {
 }
 
 /// What `max_bytes` charges each session beyond its token and data.
-const OVERHEAD: usize = memstore::SESSION_OVERHEAD;
+const OVERHEAD: usize = memsession::SESSION_OVERHEAD;
 
-fn builder(clock: &ManualClock, shards: usize, collide: bool) -> memstore::Builder {
+fn builder(clock: &ManualClock, shards: usize, collide: bool) -> memsession::Builder {
     let mut b = MemStore::builder()
         .clock(clock.clone())
         .shards(shards)
@@ -165,7 +165,7 @@ fn largest_session_bytes(clock: &ManualClock) -> usize {
             clock.now() + Duration::from_secs(1),
         )
         .unwrap();
-    probe.stats().bytes + memstore::SESSION_OVERHEAD
+    probe.stats().bytes + memsession::SESSION_OVERHEAD
 }
 
 /// How a write's outcome compares with the model's.
