@@ -3,7 +3,8 @@
 //! to a node goes through the shard's own steps (`update`, `file`, `lower`, `unlink`).
 
 use super::expiry_index::Entry;
-use super::shard::{ExpKey, Node, Shard, Step, Updated};
+use super::node::Node;
+use super::shard::{ExpKey, Shard, Step, Updated};
 use super::token_index::Key;
 use crate::seeded_bugs::seeded_bug;
 use crate::sync::{Guard, Ordering};

@@ -41,7 +41,7 @@
 //! leak check sees a count that is never released (each version holds a tracked allocation),
 //! and the quiescent check (`check_quiescent`) counts the hints left to tombstoned nodes.
 
-use super::shard::Node;
+use super::node::Node;
 use super::slot::{Current, Slot};
 use super::token_index::{same_token, Key};
 use super::version::Version;

@@ -7,9 +7,10 @@
 //!   invariants, the step order and what loom checks: see there and `DESIGN.md`);
 //!   `expire.rs`: its cleanup and eviction steps.
 //! - `token_index.rs`, `expiry_index.rs`: the two indexes, each behind the small interface
-//!   the protocol needs.
-//! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (the crate's
-//!   only `unsafe` code).
+//!   the protocol needs; `node.rs`: a session's node, which both hold.
+//! - `hints.rs`: the hint table that takes point operations to a node without a descent.
+//! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (with
+//!   `hints.rs`, the crate's only `unsafe` code).
 //! - `bounds.rs`: limits and admission checks; `counters.rs`: statistics.
 
 mod bounds;
@@ -18,6 +19,7 @@ mod expire;
 mod expiry_index;
 #[allow(unsafe_code)]
 mod hints;
+mod node;
 mod shard;
 #[allow(unsafe_code)]
 mod slot;
