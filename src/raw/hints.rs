@@ -154,7 +154,7 @@ fn addr(node: &Arc<Node>) -> usize {
 }
 
 /// A node reached through a hint: an `Arc` rebuilt from the address and never dropped (the
-/// table holds no count), valid while the guard it was loaded under is pinned.
+/// count belongs to the way), valid while the guard it was loaded under is pinned.
 pub(crate) struct HintedNode<'g> {
     node: ManuallyDrop<Arc<Node>>,
     _guard: std::marker::PhantomData<&'g Guard>,
