@@ -309,7 +309,11 @@ impl Pair {
             Op::CommitNew { t, data, ttl_ms } => {
                 let (t, exp) = (token(t), expiry(ttl_ms));
                 let free = self.live(t).is_none();
-                let refused = self.predict_refusal(t, *ttl_ms > 0);
+                // A live session holds the token: nothing to insert, so nothing is refused
+                // (the store's admission may still have swept, as the prediction does).
+                let refused =
+                    self.predict_refusal(t, *ttl_ms > 0)
+                        .map(|r| if free { r } else { Ok(()) });
                 let got = self.store.commit_new(t, data.clone(), exp);
                 if self.check_refusal(op, got.clone().err(), &refused, &before) {
                     return;
@@ -326,7 +330,10 @@ impl Pair {
             Op::CommitExisting { t, data, ttl_ms } => {
                 let (t, exp) = (token(t), expiry(ttl_ms));
                 let live = self.live(t).is_some();
-                let refused = self.predict_refusal(t, *ttl_ms > 0);
+                // No live session holds the token: nothing to replace, so nothing is refused.
+                let refused =
+                    self.predict_refusal(t, *ttl_ms > 0)
+                        .map(|r| if live { r } else { Ok(()) });
                 let got = self.store.commit_existing(t, data.clone(), exp);
                 if self.check_refusal(op, got.clone().err(), &refused, &before) {
                     return;
