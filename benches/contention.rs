@@ -394,10 +394,10 @@ fn run(o: Opts) {
                     .position(|(s, _, _)| s == name)
                     .map(|i| median(cells[i][ti].clone()))
             };
-            for (i, (name, _, _)) in kinds.iter().enumerate() {
+            for ((name, _, _), by_threads) in kinds.iter().zip(&cells) {
                 let mut row = format!("| {name} |");
-                for ti in 0..o.threads.len() {
-                    let m = median(cells[i][ti].clone());
+                for (ti, rates) in by_threads.iter().enumerate() {
+                    let m = median(rates.clone());
                     let ratio = |peer: &str| {
                         at(peer, ti).map_or("-".to_string(), |p| format!("{:.2}x", m / p))
                     };
