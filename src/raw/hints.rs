@@ -133,6 +133,24 @@ impl Table {
     fn bucket(&self, hash: u64) -> &Bucket {
         &self.buckets[hash as usize & (self.buckets.len() - 1)]
     }
+
+    /// Calls `f` with the node of each occupied way. The caller loaded this table under
+    /// `guard` (so, by H1, every node a way holds lives until `guard` unpins).
+    fn each_node(&self, _guard: &Guard, mut f: impl FnMut(&Arc<Node>)) {
+        for b in self.buckets.iter() {
+            for w in &b.ways {
+                let p = w.load(Ordering::Acquire);
+                if p == 0 {
+                    continue;
+                }
+                // SAFETY: as in `Hints::get`: `p` came from `Arc::into_raw` and its count is
+                // released only through the epoch after it left the way, so the node lives
+                // while `_guard` is pinned; the rebuilt `Arc` is never dropped.
+                let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
+                f(&node);
+            }
+        }
+    }
 }
 
 /// The tag of a hash: bits that neither the bucket index (low bits) nor the shard and
@@ -244,7 +262,11 @@ impl Hints {
         self.publish_into(self.current(guard), node, guard);
     }
 
+    /// Publishes `node` into `t`, unless it is tombstoned already (no use for a dead hint).
     fn publish_into(&self, t: &Table, node: &Arc<Node>, guard: &Guard) {
+        if node.version.load(guard).get().is_none() {
+            return;
+        }
         let b = t.bucket(node.hash);
         let p = addr(node);
         // A free way, else one the hash picks: evicting a hint only costs its token a descent.
@@ -309,43 +331,22 @@ impl Hints {
         }
         let new = owned(Table::new(old.buckets.len() * 2));
         if self.table.compare_exchange(cur, new, guard).is_ok() {
+            // The old table is retired to the epoch only now, after `guard` was pinned, and
+            // its counts are released when it drops (H1): its nodes live while we copy.
             let next = self.current(guard);
-            for b in old.buckets.iter() {
-                for w in &b.ways {
-                    let p = w.load(Ordering::Acquire);
-                    if p == 0 {
-                        continue;
-                    }
-                    // SAFETY: as in `get`: the old table is retired to the epoch only now, after
-                    // `guard` was pinned, and its counts are released when it drops (H1).
-                    let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
-                    if node.version.load(guard).get().is_some() {
-                        self.publish_into(next, &node, guard);
-                    }
-                }
-            }
+            old.each_node(guard, |node| self.publish_into(next, node, guard));
         }
         self.growing.store(false, Ordering::Release);
     }
 
     /// The hints in the current table to tombstoned nodes (H2 keeps them to races).
     #[cfg(feature = "test-hooks")]
-    pub(crate) fn dead_hints(&self, guard: &Guard) -> Result<usize, String> {
+    pub(crate) fn dead_hints(&self, guard: &Guard) -> usize {
         let mut dead = 0;
-        for b in self.current(guard).buckets.iter() {
-            for w in &b.ways {
-                let p = w.load(Ordering::Acquire);
-                if p == 0 {
-                    continue;
-                }
-                // SAFETY: as in `get`.
-                let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
-                if node.version.load(guard).get().is_none() {
-                    dead += 1;
-                }
-            }
-        }
-        Ok(dead)
+        self.current(guard).each_node(guard, |node| {
+            dead += usize::from(node.version.load(guard).get().is_none());
+        });
+        dead
     }
 
     /// Bytes the current table takes.

@@ -436,7 +436,7 @@ impl Store {
 
     /// Hints to tombstoned nodes in the shards' hint tables (left only by races).
     #[cfg(feature = "test-hooks")]
-    pub(crate) fn dead_hints(&self) -> Result<usize, String> {
+    pub(crate) fn dead_hints(&self) -> usize {
         let guard = sync::pin();
         self.shards.iter().map(|s| s.dead_hints(&guard)).sum()
     }

@@ -232,9 +232,7 @@ impl Shard {
             Err(held_by) => held_by,
         };
         if let (Some(h), Some(n)) = (&self.hints, &held_by) {
-            if n.version.load(guard).get().is_some() {
-                h.publish(n, guard);
-            }
+            h.publish(n, guard);
         }
         // Our node was never published (the rejected key is dropped), so this is its only
         // handle: take the version back, no copy. (The fallback is unreachable.)
@@ -247,8 +245,8 @@ impl Shard {
 
     /// Hints in this shard's table to tombstoned nodes (only races leave them: H2).
     #[cfg(feature = "test-hooks")]
-    pub(crate) fn dead_hints(&self, guard: &Guard) -> Result<usize, String> {
-        self.hints.as_ref().map_or(Ok(0), |h| h.dead_hints(guard))
+    pub(crate) fn dead_hints(&self, guard: &Guard) -> usize {
+        self.hints.as_ref().map_or(0, |h| h.dead_hints(guard))
     }
 
     /// Bytes of this shard's hint table (0 without one).
@@ -297,7 +295,7 @@ impl Shard {
             return Some(f(&node));
         }
         self.tokens_of(key.hash).with(key, guard, |node| {
-            if publish && node.version.load(guard).get().is_some() {
+            if publish {
                 hints.publish(node, guard);
             }
             f(node)
@@ -374,7 +372,7 @@ impl Shard {
                     };
                     let done = node.version.compare_tombstone(examined, guard);
                     if done.is_ok() {
-                        // The tombstone's owner clears the node's hints (H1).
+                        // The tombstone's owner clears the node's hints (H2).
                         if let Some(h) = &self.hints {
                             h.clear(node, guard);
                         }

@@ -180,7 +180,7 @@ impl Builder {
     }
 
     /// The token index's structure ([`TokenIndex`]): the default skiplist, or (feature
-    /// `hash-index`) scc's hash index for the fastest point reads.
+    /// `hash-index`) scc's hash index: faster new sessions and cleanup, bucket-locked writes.
     ///
     /// ```
     /// use memsession::{MemStore, TokenIndex};

@@ -533,7 +533,7 @@ impl MemStore {
     /// (DESIGN.md's H2); for tests and model checking (feature `test-hooks`, not for users).
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
-    pub fn dead_hints_for_tests(&self) -> Result<usize, String> {
+    pub fn dead_hints_for_tests(&self) -> usize {
         self.inner.dead_hints()
     }
 
