@@ -190,6 +190,38 @@ fn load_skips_expired_sessions_and_keeps_newer_ones() {
 }
 
 #[test]
+fn a_long_load_keeps_every_block_before_a_damaged_one() {
+    // More records than an inserter takes at once, so the blocks before the damage span
+    // several of its windows, and the last one is cut short by the damage.
+    let c = clock();
+    let exp = nanos(c.now() + Duration::from_secs(100));
+    let tokens: Vec<String> = (0..70_000).map(|i| format!("token{i}")).collect();
+    let mut blocks: Vec<Vec<u8>> = tokens
+        .chunks(1000)
+        .map(|ts| {
+            block(
+                &ts.iter()
+                    .map(|t| (t.as_bytes(), exp, t.as_bytes()))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let last = blocks.last_mut().unwrap();
+    let mid = last.len() / 2;
+    last[mid] ^= 1;
+    let t = store_on(&c);
+    let e = t
+        .load_from(&file(nanos(c.now()), &blocks, 70_000)[..])
+        .unwrap_err();
+    assert_eq!(e.report().loaded, 69_000, "{e:?}");
+    assert_eq!(t.len(), 69_000);
+    for tok in &tokens[..69_000] {
+        assert_eq!(t.find(tok).as_deref(), Some(tok.as_bytes()), "{tok}");
+    }
+    assert_eq!(t.find(&tokens[69_000]), None);
+}
+
+#[test]
 fn load_refuses_what_does_not_fit_and_never_evicts() {
     let c = clock();
     let s = store_on(&c);
