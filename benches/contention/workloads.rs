@@ -276,6 +276,7 @@ pub fn cleanup_pass(
     store: &dyn Store,
     data: &[u8],
     expired: usize,
+    live: &[String],
     seed: u64,
 ) -> Option<(f64, Option<usize>)> {
     // Settle anything pending first (moka's write log), outside the timing.
@@ -290,6 +291,13 @@ pub fn cleanup_pass(
     }
     while SystemTime::now() <= expiry + Duration::from_millis(2) {
         std::thread::sleep(Duration::from_millis(5));
+    }
+    // Traffic between the commits and the pass, as a server's would be: one find per live
+    // session, at random, so the expired sessions are cold when the pass meets them (what
+    // the caches hold is what finds keep hot, not what was committed last).
+    let mut xs = Xs(seed | 1);
+    for _ in 0..live.len() {
+        std::hint::black_box(store.find(&live[xs.below(live.len())]));
     }
     let t0 = Instant::now();
     let n = store.cleanup()?;
