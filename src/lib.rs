@@ -146,7 +146,7 @@ mod token;
 pub use bytes::Bytes;
 pub use clock::{Clock, ClockWaker, ManualClock, SystemClock};
 pub use error::Error;
-pub use raw::{TokenIndex, WhenFull, INLINE_LIMIT as FIND_COPY_LIMIT, SESSION_OVERHEAD};
+pub use raw::{TokenIndex, WhenFull, FIND_COPY_LIMIT, SESSION_OVERHEAD};
 #[cfg(memstore_loom)]
 #[doc(hidden)]
 pub use seeded_bugs::loom_bugs;
