@@ -47,12 +47,11 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Called once by each store that runs background work (cleanup passes, periodic
-    /// snapshots) on this clock. A clock whose time
-    /// moves other than with real time (like [`ManualClock`]) keeps the waker and calls
-    /// [`ClockWaker::wake`] whenever its time moves, so the store's background thread notices
-    /// at once;
-    /// it also overrides [`monotonic`](Clock::monotonic), which paces the thread.
-    /// The default does nothing: real time wakes the thread by itself.
+    /// snapshots) on this clock. A clock whose time moves other than with real time (like
+    /// [`ManualClock`]) keeps the waker and calls [`ClockWaker::wake`] whenever its time moves,
+    /// so the store's background thread notices at once and runs whichever job came due; it
+    /// also overrides [`monotonic`](Clock::monotonic), which paces the thread. The default
+    /// does nothing: real time wakes the thread by itself.
     fn subscribe(&self, waker: ClockWaker) {
         let _ = waker;
     }
@@ -88,7 +87,8 @@ pub(crate) trait Wake: Send + Sync {
 }
 
 impl ClockWaker {
-    /// Wakes the store's background thread so that it re-reads the clock. Returns `false` once the
+    /// Wakes the store's background thread (its ticker) so that it re-reads the clock and runs
+    /// whichever job came due: a cleanup pass, a periodic snapshot. Returns `false` once the
     /// store is gone.
     ///
     /// ```
@@ -125,9 +125,8 @@ impl fmt::Debug for ClockWaker {
 /// A clock that moves only when told to: for tests, simulations and model checking.
 ///
 /// Clones share one time. [`advance`](ManualClock::advance) and [`set`](ManualClock::set) wake
-/// every store's background thread that runs on this clock, so a test drives cleanup and
-/// periodic snapshots by moving
-/// time, never by sleeping.
+/// every store's background thread that runs on this clock, so a test drives cleanup passes
+/// and periodic snapshots by moving time, never by sleeping.
 ///
 /// It keeps two readings, as a real system does: the wall clock ([`Clock::now`]) and a
 /// monotonic one ([`Clock::monotonic`], which paces the store's background work). `advance` is time
@@ -172,7 +171,8 @@ impl ManualClock {
     }
 
     /// Moves the clock forward by `by` (saturating): time passes, so both the wall and the
-    /// monotonic reading move. Then wakes the subscribed stores.
+    /// monotonic reading move. Then wakes every subscribed store's background thread (its
+    /// ticker), which runs whatever became due: a cleanup pass, a periodic snapshot.
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         saturating_add(&self.inner.nanos, by);
@@ -180,9 +180,10 @@ impl ManualClock {
         self.wake_all();
     }
 
-    /// Sets the wall clock to `to` (forwards or backwards), then wakes the subscribed stores.
-    /// A step of the wall clock, not time passing: the monotonic reading stays, so a store's
-    /// background work keeps its pace.
+    /// Sets the wall clock to `to` (forwards or backwards), then wakes every subscribed
+    /// store's background thread. A step of the wall clock, not time passing: the monotonic
+    /// reading stays, so a store's background work (cleanup passes, periodic snapshots) keeps
+    /// its pace.
     pub fn set(&self, to: SystemTime) {
         self.inner
             .nanos

@@ -4,8 +4,8 @@
 //! all, a background cleanup every minute, stop) and does it without a lock: by default
 //! sessions are held in crossbeam skiplists keyed by the token (ordered by a keyed ahash of it, so timing
 //! says nothing about other tokens), with a second, expiry-ordered skiplist per shard, so
-//! cleanup evicts in O(expired x log n) and never scans live sessions, and readers never wait for
-//! writers or cleanup.
+//! cleanup pops only the sessions that are due and never scans live ones (its cost: see
+//! Performance), and readers never wait for writers or cleanup.
 //!
 //! **Lock-free**: with the default token index every store operation (`find`, `commit` and
 //! its conditional forms, `delete`, `iter`, cleanup passes and eviction) is lock-free:
@@ -72,82 +72,53 @@
 //! `find` and `delete` of such tokens are no-ops (no session can exist under them).
 //!
 //! # Correctness
-//! The concurrency protocol (commit, delete, find, cleanup and the background thread's stop) is
-//! model-checked with [loom](https://docs.rs/loom): `loom-tests/` explores every interleaving
-//! of 21 small scenarios (12 exhaustively, 9 with a preemption bound of 3 or 4) and runs in
-//! CI.
+//! The concurrency protocol (commit and its conditional forms, delete, find, cleanup,
+//! eviction, the hint table, and the background thread's ticks and stop) is model-checked
+//! with [loom](https://docs.rs/loom): `loom-tests/` explores every interleaving of 27 small
+//! models (12 exhaustively, 15 within a preemption bound) and runs in CI. What runs under loom
+//! is the code this crate ships: every atomic, lock, thread and epoch guard the protocol
+//! depends on goes through one facade module, which `--cfg memstore_loom` turns into loom's.
+//! Sixteen seeded protocol bugs (switches that exist only in loom builds) each make their
+//! model fail. `bash loom-tests/run.sh` runs it all (a few minutes on two cores).
 //!
-//! **What runs under loom is the code this crate ships.** Every atomic, lock, thread and epoch
-//! guard goes through one facade module; under `--cfg memstore_loom` it becomes loom's. The
-//! version slots stay atomics (loom `AtomicPtr`s), so the version swap, the tombstone CAS and
-//! the commit/cleanup handshake are explored with loom's model of the C++ memory model.
-//!
-//! **What it checks**, each model driving [`MemStore`] through its public API with 2 or 3
-//! threads besides the main one: commit/commit on one token (fresh and existing), commit/delete
-//! (fresh and existing), commit/find (a read never misses a session live for the whole call and
-//! never returns an expired one), commit/cleanup at the deadline boundary on a
-//! [`ManualClock`] (reclaim or reschedule), a shortening commit racing cleanup's reschedule,
-//! delete/cleanup (expired, and rescheduled), commit/delete/cleanup, the real background
-//! thread's cleanup tick racing two `stop_cleanup` calls and the drop (no lost wake-up, no
-//! thread outlives the store), a slow snapshot save beside a cleanup pass (the pass never
-//! waits for it), reclamation (loom's leak tracking: every version freed exactly once), `commit_new`
-//! racing itself and cleanup on an absent or an expired token (exactly one winner, whose data
-//! stays), and `touch` racing a commit (the commit's data is never undone). Each
-//! asserts, at the end and where it applies during the run: per-token linearizability (last
-//! commit wins, a returned delete stays), that cleanup removes only the version it examined,
-//! and at quiescence that every session has an expiry entry at or before its deadline (so
-//! every expired session is reclaimed) with a bounded number of stale entries.
-//!
-//! The hint table's models (`hint_*`) race finds, overwrites, deletes, cleanup and a table
-//! doubling through the hints, and count the hints left to deleted sessions.
-//!
-//! Sixteen seeded protocol bugs (switches that exist only in loom builds, e.g. filing the
-//! expiry entry before lowering the scheduled deadline, tombstoning without a CAS on the
-//! version examined, an overwrite that unlinks and relinks the node, a stop check outside the
-//! background thread's lock, a snapshot saved on the background thread itself, a shortening
-//! commit that drops its old entry without looking again, a hint followed without comparing
-//! its token, a hint published with no look for the tombstone) each make their model fail:
-//! the models can fail.
-//!
-//! **What it trusts**: neither crossbeam-skiplist nor scc can run under loom here, so under
-//! loom both indexes are linearizable stand-ins (a loom `Mutex<BTreeMap>`) behind the same
-//! internal interface, one stand-in for either token index (skiplist or hash); both crates
-//! are trusted for their own linearizability (tested upstream), and the crate relies only on
-//! look-up, insert-if-absent, unlink-this-node and ordered traversal. Every contract,
-//! differential, concurrency and bounds test runs over both token indexes. Epoch
-//! reclamation is trusted too: under loom, unlinked nodes and replaced versions are kept until
-//! the store drops. Eviction under a session bound is modelled too (an eviction racing an
-//! extension of the session it examines), and catches the seeded unexamined-tombstone bug.
-//!
-//! **How to run it**: `bash loom-tests/run.sh` (a few minutes on two cores; it prints each
-//! model's iteration count and time); `LOOM_MAX_PREEMPTIONS=n` sets one bound for every model.
+//! The design notes (`DESIGN.md` at the repository root) are the one statement of the steps
+//! of each operation, the invariants they keep (I1-I5; H1-H3 for the hint table), what each
+//! model checks and what is trusted rather than checked (crossbeam-skiplist's and scc's own
+//! linearizability, epoch reclamation).
 //!
 //! The only `unsafe` code is the version slot (`src/raw/slot.rs`), over crossbeam-epoch, the
 //! version's single-allocation layout (`src/raw/version.rs`: header and inline data, one
 //! allocation and one cache miss less per session; Miri checks it, `.ci/miri`) and the hint
 //! table's dereference of a node address (`src/raw/hints.rs`: each way owns a count of its
-//! node, released only through the epoch; H1-H3 in `DESIGN.md`).
+//! node, released only through the epoch: H1 in `DESIGN.md`).
 //!
 //! Beside loom: a differential proptest against a `BTreeMap` model (`tests/model.rs`, also a
 //! cargo-fuzz target in `fuzz/`), per-token history checks under concurrent commit, delete,
 //! cleanup and clock movement (`tests/concurrency.rs`, and the longer `tests/stress.rs` in CI),
-//! a leak check under valgrind, and a flood of fresh sessions into a bounded store.
+//! a leak check under valgrind, and a flood of fresh sessions into a bounded store. Every
+//! contract, differential, concurrency and bounds test runs over both token indexes.
 //!
 //! # Performance
 //! Sessions live in 4096 token skiplists (log2(sessions / 4096) levels of `u64` compares per
-//! descent), and each shard keeps a hint table over their nodes (`src/raw/hints.rs`): a find,
-//! overwrite, touch or delete of a known token loads one bucket (a cache line), the node
-//! (its hash and token compared, never trusted on the tag alone) and the version with the
-//! data inline, with no descent. A token whose hint is missing (evicted by another or lost
-//! in a resize) takes one descent, which publishes it again. A new session costs one descent
-//! of its token skiplist (insert-if-absent also finds a node that holds the token) and one
-//! of the expiry skiplist; a delete or a reclaimed session one descent to unlink. The hint
-//! tables cost about 9-25 bytes per session ([`Stats::hint_table_bytes`]). Cleanup costs
-//! O(expired x log n) and never scans live sessions. `BENCHMARKS.md` has the figures against
-//! the peers (scs's `RwLock<HashMap>` design ported, scc, dashmap, moka, papaya, the card done
-//! naively with `SkipMap`s, and the opt-in [`TokenIndex::HashIndex`] build) on the machine
-//! they were taken on; `cd benches && cargo bench --bench contention -- --rounds 3`
-//! reproduces them.
+//! descent), and each shard keeps a hint table over their nodes: a find, overwrite, touch or
+//! delete of a known token loads one bucket (a cache line), the node (its hash and token
+//! compared, never trusted on the tag alone) and the version with the data inline, with no
+//! descent. A token whose hint is missing (evicted by another or lost in a resize) takes one
+//! descent, which publishes it again. A new session costs one descent of its token skiplist
+//! (insert-if-absent also finds a node that holds the token) and one insert into the expiry
+//! skiplist; a delete or a reclaimed session one descent to unlink. The hint tables cost about
+//! 9-25 bytes per session ([`Stats::hint_table_bytes`]).
+//!
+//! A cleanup pass never scans live sessions: it pops the due entries of the expiry index, which
+//! are the expired sessions plus the entries of sessions extended since their entry was filed
+//! (each popped and refiled at its new deadline) plus stale ones, and per entry it unlinks or
+//! refiles (a descent, O(log n)): O((expired + rescheduled + stale) x log n). Eviction in a
+//! bounded store reads every shard's expiry front per evicted session (O(shards)).
+//!
+//! `BENCHMARKS.md` has the figures against the peers (scs's `RwLock<HashMap>` design ported,
+//! scc, dashmap, moka, papaya, the same two-skiplist design written naively with `SkipMap`s,
+//! and the opt-in [`TokenIndex::HashIndex`] build) on the machine they were taken on;
+//! `cd benches && cargo bench --bench contention -- --rounds 3` reproduces them.
 
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 // `unsafe` lives in three modules only (the version slot, the version layout and the hint table, in `raw/`),
@@ -175,7 +146,7 @@ mod token;
 pub use bytes::Bytes;
 pub use clock::{Clock, ClockWaker, ManualClock, SystemClock};
 pub use error::Error;
-pub use raw::{TokenIndex, WhenFull, INLINE_LIMIT as FIND_COPY_LIMIT, SESSION_OVERHEAD};
+pub use raw::{TokenIndex, WhenFull, FIND_COPY_LIMIT, SESSION_OVERHEAD};
 #[cfg(memstore_loom)]
 #[doc(hidden)]
 pub use seeded_bugs::loom_bugs;

@@ -1,9 +1,26 @@
 //! The facade through which every atomic, lock, thread and epoch guard of the protocol goes.
 //!
 //! Two versions: the real one (std, crossbeam-epoch) and, under `cfg(memstore_loom)`, loom's
-//! primitives, so that `loom-tests/` model-checks the code this crate ships. Nothing in the
-//! protocol names `std::sync` or `crossbeam_epoch` directly; clock reads go through
-//! [`Clock`](crate::Clock), whose manual implementation uses this facade's atomics.
+//! primitives, so that `loom-tests/` model-checks the code this crate ships. Clock reads go
+//! through [`Clock`](crate::Clock), whose manual implementation uses this facade's atomics.
+//!
+//! The rule: every atomic, lock, thread and guard whose interleaving a protocol step depends
+//! on (a version slot, `scheduled`, a hint-table way, a bounded store's `Usage`, the ticker's
+//! state and condition variables, the manual clock) comes from here. Code may name `std::sync`
+//! (or `crossbeam_epoch`) directly only where loom has nothing to explore:
+//! - `std::sync::Arc` for nodes (`raw/shard.rs`, `raw/hints.rs`, the indexes) and for handles
+//!   shared by the store's parts (`Usage`, the ticker's shared state, clock wakers; `clock.rs`'s
+//!   `OnceLock` for the monotonic origin): a count decides no step. Under loom the stand-in
+//!   indexes keep every unlinked node until they drop, so no node's count reaches zero within
+//!   a model, and a loom `Arc` would only add branch points.
+//! - statistics counters ([`StatI64`], [`StatU64`], the read counters' stripes, with
+//!   `std::sync::atomic::Ordering::Relaxed`): nothing decides anything by them.
+//! - bookkeeping inside the loom stand-ins (`std::sync::Mutex` lists of unlinked nodes and
+//!   retired versions), outside the model by design.
+//! - the ticker's `cancel` flag, polled by a save between shards, and what runs outside the
+//!   store's protocol altogether (a snapshot load's worker threads, the `redis` near-cache).
+//! - `crossbeam_epoch` in the modules that have a loom implementation of their own beside it
+//!   (`raw/slot.rs`, the two indexes, the hint table's table pointer).
 
 #[cfg(not(memstore_loom))]
 mod imp {

@@ -28,7 +28,7 @@ pub(crate) fn cleanup_pass(store: &str, inner: &Store, swept: &Swept, took: Dura
         store,
         reclaimed = swept.reclaimed,
         rescheduled = swept.rescheduled,
-        stale_dropped = swept.stale,
+        stale_dropped = swept.stale, // the public name: `Stats::stale_dropped`
         took_us = micros(took),
         "cleanup pass"
     );

@@ -1,4 +1,6 @@
-//! Every model of the protocol, each explored by loom (see `src/lib.rs` and `run.sh`).
+//! Every model of the protocol, each explored by loom with its bound. What each checks, and
+//! the invariants (I1-I5, H1-H3) they assert: `DESIGN.md`, "What loom checks"; how to run
+//! them: `run.sh`.
 #![cfg(memstore_loom)]
 
 use memsession_loom_tests::{self as m, Bound};

@@ -1,5 +1,6 @@
 //! Each seeded protocol bug (`memsession::loom_bugs`, loom builds only) must make its model
-//! fail: a model that cannot fail proves nothing.
+//! fail: a model that cannot fail proves nothing. Each bug's doc (`src/seeded_bugs.rs`) names
+//! the invariant it breaks (`DESIGN.md`).
 #![cfg(memstore_loom)]
 
 use memsession::loom_bugs::Bug;

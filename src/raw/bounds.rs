@@ -26,9 +26,11 @@ pub const SESSION_OVERHEAD: usize = 224;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum WhenFull {
-    /// Commit, then evict the sessions that expire soonest (the fronts of the expiry
-    /// indexes, O(1) to find per shard) until the store is within its bounds again. Never
-    /// the session being committed. The default.
+    /// Commit, then evict the sessions that expire soonest until the store is within its
+    /// bounds again. Never the session being committed. Each eviction reads the front of
+    /// every shard's expiry index and pops the soonest, so it costs O(shards) reads plus one
+    /// pop (a session whose entry was filed before an extension is refiled instead, and the
+    /// next front tried). The default.
     #[default]
     EvictSoonest,
     /// Refuse the commit with [`Error::SessionLimit`] or [`Error::ByteLimit`], after

@@ -15,31 +15,12 @@
 //! one is retired to the epoch) and then publishes the old table's hints into it.
 //!
 //! # The protocol
-//! - **H1, counted ways**: a way owns one `Arc` count of its node (`Arc::into_raw`). A count
-//!   leaves a way only by the swap or CAS that takes its address out, and the thread whose
-//!   swap or CAS did that retires the count to the epoch, so the node outlives every reader
-//!   pinned while its address was in the way. A reader may therefore dereference any address
-//!   it loads from a table under its guard: a hint can never outlive its node. A table swapped
-//!   out by a resize is retired to the epoch whole, and its drop releases the counts it holds.
-//! - **H2, clear and recheck** (memory, not safety): the thread whose CAS tombstoned a node
-//!   clears the node's ways in the current table; a publisher (a fresh node's inserter, a
-//!   find or commit that took the descent, a grower copying hints) stores the address and
-//!   then reads the version by a read-modify-write, and takes the address out again if it
-//!   sees the tombstone. Each side writes, then reads by RMW, so at least one sees the other
-//!   and a dead node's count is released at once; a hint that a race still leaves costs only
-//!   its node's memory until the way is reused, never a wrong answer (H3). Deletes publish
-//!   nothing.
-//! - **H3, validate**: a hint is followed only after comparing the node's hash and token with
-//!   the key (a tag match alone proves nothing), and only a node whose version is not the
-//!   tombstone is used: a tombstoned node's token may already be held by a new node, so a
-//!   dead hint means "take the descent", never "absent". A node that is not tombstoned is
-//!   the one linked under its token (only a tombstoned node is unlinked, and a token's next
-//!   node is linked only after that), so an operation on it is an operation on the session.
-//!
-//! loom checks H1-H3 (`loom-tests/`: models `hint_*` and every model that deletes, with the
-//! seeded bugs `HintNotCleared`, `HintNoRecheck`, `HintUnchecked`, `HintCountLost`); loom's
-//! leak check sees a count that is never released (each version holds a tracked allocation),
-//! and the quiescent check (`check_quiescent`) counts the hints left to tombstoned nodes.
+//! H1 (counted ways: a way owns one `Arc` count of its node, released only through the
+//! epoch), H2 (clear and recheck: the tombstone's owner clears, a publisher rechecks) and H3
+//! (validate: hash, token and a live version before a hint is used) are stated, with their
+//! reasons, once: in `DESIGN.md` ("The hint table's protocol"). The code below tags the lines
+//! that keep each. loom checks them (`loom-tests/`: the `hint_*` models and the seeded bugs
+//! `HintNotCleared`, `HintNoRecheck`, `HintUnchecked`, `HintCountLost`).
 
 use super::node::Node;
 use super::slot::{Current, Slot};
@@ -237,7 +218,7 @@ impl Hints {
                 continue;
             }
             // SAFETY: `p` was loaded from a way under `guard`, and a way's count is released
-            // only through the epoch after the address left the way (H1, module docs), so
+            // only through the epoch after the address left the way (H1 in DESIGN.md), so
             // the node lives at least until `guard` unpins; every address in a way came from
             // `Arc::into_raw`. The rebuilt `Arc` is never dropped (`ManuallyDrop`), so the
             // count it does not own is never released.

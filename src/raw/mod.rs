@@ -29,7 +29,7 @@ mod version;
 
 pub use bounds::{WhenFull, SESSION_OVERHEAD};
 pub use token_index::TokenIndex;
-pub use version::INLINE_LIMIT;
+pub use version::FIND_COPY_LIMIT;
 
 pub(crate) use bounds::Bounds;
 pub(crate) use counters::{Counters, ReadStats};

@@ -1,7 +1,7 @@
 //! A session's committed value: its deadline and its data, in one allocation.
 //!
 //! A version is what a node's `Slot` points to. Data up to
-//! [`INLINE_LIMIT`] bytes (a typical session) is stored inline, right after a
+//! [`FIND_COPY_LIMIT`] bytes (a typical session) is stored inline, right after a
 //! 16-byte header: a read goes node -> version and finds the data there, one dependent cache
 //! miss less than a version holding a `Bytes` that points elsewhere, and a commit makes one
 //! allocation, not two. Larger data stays in the caller's `Bytes` (kept in the tail), so
@@ -14,15 +14,15 @@
 
 use bytes::Bytes;
 
-/// [`MemStore::find`](crate::MemStore::find) copies data up to this many bytes, and shares
-/// larger data by reference count: on a hot session read by several threads, a small copy is
-/// faster than the shared counter's cache-line traffic. Data this size is held
-/// inside its version.
-pub const INLINE_LIMIT: usize = 1024;
+/// Data up to this many bytes is held inside its version (one allocation with the deadline),
+/// and [`MemStore::find`](crate::MemStore::find) returns a fresh copy of it; larger data stays
+/// in its own `Bytes`, which `find` shares by reference count. On a hot session read by
+/// several threads, a small copy is faster than the shared counter's cache-line traffic.
+pub const FIND_COPY_LIMIT: usize = 1024;
 
 #[cfg(not(memstore_loom))]
 mod imp {
-    use super::{Bytes, INLINE_LIMIT};
+    use super::{Bytes, FIND_COPY_LIMIT};
     use crossbeam_epoch::Pointable;
     use std::alloc::{self, Layout};
     use std::cell::UnsafeCell;
@@ -132,7 +132,7 @@ mod imp {
         type Init = (Bytes, u64);
 
         unsafe fn init((data, deadline): Self::Init) -> usize {
-            if data.len() > INLINE_LIMIT {
+            if data.len() > FIND_COPY_LIMIT {
                 build_shared(owned_exactly(data), deadline)
             } else {
                 build_inline(&data, deadline)
@@ -224,7 +224,7 @@ mod imp {
 
 #[cfg(memstore_loom)]
 mod imp {
-    use super::{Bytes, INLINE_LIMIT};
+    use super::{Bytes, FIND_COPY_LIMIT};
 
     /// Under loom: a boxed version.
     pub(crate) type Owned = Box<Version>;
@@ -256,7 +256,7 @@ mod imp {
         }
 
         pub(crate) fn to_bytes(&self) -> Bytes {
-            if self.data.len() <= INLINE_LIMIT {
+            if self.data.len() <= FIND_COPY_LIMIT {
                 Bytes::copy_from_slice(&self.data)
             } else {
                 self.data.clone()
@@ -282,8 +282,8 @@ mod tests {
             16,
             17,
             128,
-            INLINE_LIMIT,
-            INLINE_LIMIT + 1,
+            FIND_COPY_LIMIT,
+            FIND_COPY_LIMIT + 1,
             5000,
         ] {
             let owned: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
@@ -298,7 +298,7 @@ mod tests {
             if len > 0 {
                 assert_eq!(
                     out.as_ptr() == v.data().as_ptr(),
-                    len > INLINE_LIMIT,
+                    len > FIND_COPY_LIMIT,
                     "len {len}"
                 );
             }

@@ -8,8 +8,8 @@ use crate::raw::{self, Counters, TokenIndex};
 pub struct Stats {
     /// Sessions held, expired ones not yet reclaimed included ([`MemStore::len`](crate::MemStore::len)).
     pub sessions: usize,
-    /// Entries in the expiry index: one per session plus stale ones (left by deadline
-    /// shortening and by races), each dropped when cleanup reaches its deadline.
+    /// Entries in the expiry index: one per session plus stale ones (left by races, see
+    /// [`stale_dropped`](Self::stale_dropped)), each dropped when cleanup reaches its deadline.
     pub expiry_entries: usize,
     /// The number of shards.
     pub shards: usize,
@@ -21,7 +21,11 @@ pub struct Stats {
     pub reclaimed: u64,
     /// Expiry entries that came due for a session whose deadline had moved later: refiled.
     pub rescheduled: u64,
-    /// Stale expiry entries dropped by cleanup (and eviction).
+    /// Stale expiry entries dropped by cleanup (and eviction): entries that no longer stood
+    /// for their session, left when a deadline shortening or a delete raced cleanup or
+    /// another commit. The same count is the `stale_dropped` field of each cleanup pass's
+    /// `tracing` event (that pass's share) and, feature `metrics`,
+    /// `memstore_stale_dropped_total`.
     pub stale_dropped: u64,
     /// Sessions evicted to keep a bounded store within its bounds.
     pub evicted: u64,
