@@ -56,13 +56,13 @@ pub mod loom_bugs {
         /// An overwrite unlinks the token's node and links a new one (crossbeam #1023's
         /// remove-then-insert): a `find` in between misses a live session (I1).
         OverwriteRemoveInsert,
-        /// The cleanup thread checks the stop flag, releases the mutex and re-takes it before
+        /// The ticker thread checks the stop flag, releases the mutex and re-takes it before
         /// waiting: a stop in that window is lost and `stop_cleanup` never returns.
         StopCheckUnlocked,
-        /// The cleanup thread reads the clock while holding its mutex: a clock that wakes the
+        /// The ticker thread reads the clock while holding its mutex: a clock that wakes the
         /// store under a lock of its own, which its readings also take, deadlocks with it.
         ClockReadLocked,
-        /// The cleanup thread waits without checking whether the clock woke it since it read
+        /// The ticker thread waits without checking whether the clock woke it since it read
         /// the clock (outside the mutex): a clock move in that window is lost.
         WakeUnchecked,
         /// The CAS winner that replaces a version never retires it: a leak.

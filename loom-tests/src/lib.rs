@@ -8,15 +8,9 @@
 //! `AtomicPtr`s whose versions loom's leak tracking follows. Every model drives the real
 //! [`MemStore`] through its public API; no copy of the protocol lives here.
 //!
-//! Each model runs 2 or 3 threads besides the main one (the store's own cleanup thread
-//! counted, where a model starts it) and asserts the invariants of `DESIGN.md` where they
-//! apply:
-//! - **I1** `find` never returns an expired session, never misses one live throughout;
-//! - **I2** at quiescence every node has an entry at `scheduled <=` its deadline
-//!   (`MemStore::check_invariants`), and a cleanup past every deadline leaves nothing behind;
-//! - **I3** a commit that lands before cleanup's tombstone survives;
-//! - **I4** per token, last commit wins and a returned delete is not undone;
-//! - I5's bound on stale expiry entries at quiescence.
+//! Each model runs 2 or 3 threads besides the main one (the store's own ticker thread
+//! counted, where a model starts it) and asserts the invariants I1-I5 and H1-H3 where they
+//! apply; `DESIGN.md` states them, and what each model checks, once.
 //!
 //! Every model drops its store inside the model, so loom's leak check covers every version
 //! (each holds a `loom::alloc::Track`). [`check_bug`] switches on one of memsession's seeded
@@ -122,7 +116,7 @@ pub fn at(secs: u64) -> SystemTime {
 const FAR: u64 = 1_000;
 
 /// A store on a manual clock at `now`, one shard (every token meets in one pair of indexes),
-/// no cleanup thread: cleanup runs where a model calls `cleanup_now`.
+/// no ticker thread: cleanup runs where a model calls `cleanup_now`.
 ///
 /// These stores have no hint table: the protocol models check the version and expiry
 /// protocol alone (the `hint_*` models check the hint table's protocol with the operations
@@ -625,7 +619,7 @@ pub fn delete_expired() {
     quiescent(&store, 0);
 }
 
-/// The real cleanup thread: a tick (the manual clock moves past the interval and notifies
+/// The real ticker thread: a tick (the manual clock moves past the interval and notifies
 /// it) races two `stop_cleanup` calls, then the store drops. No wake-up is lost (loom
 /// reports a deadlock otherwise: `stop_cleanup` joins the thread), every stop returns only
 /// after the thread exited, and nothing of the thread outlives the store.
@@ -661,7 +655,7 @@ pub fn stop_drop_tick() {
     drop(store);
     assert!(
         handle.upgrade().is_none(),
-        "the cleanup thread's state outlived the store"
+        "the ticker thread's state outlived the store"
     );
     clock.advance(Duration::from_secs(10)); // wakes nobody, harmlessly
 }
@@ -701,7 +695,7 @@ impl LockingClock {
 }
 
 /// A store that a panicking model thread (loom reporting a deadlock, under a seeded bug)
-/// leaks rather than drops: its drop stops the cleanup thread through loom's primitives,
+/// leaks rather than drops: its drop stops the ticker thread through loom's primitives,
 /// which must not run while loom unwinds (a panic in a destructor aborts the test run).
 struct LeakOnPanic(Option<MemStore>);
 
@@ -722,7 +716,7 @@ impl Drop for LeakOnPanic {
 
 impl Clock for LockingClock {
     fn now(&self) -> SystemTime {
-        // Only the cleanup thread's passes read `now` in these models.
+        // Only the ticker thread's passes read `now` in these models.
         self.swept.store(true, Ordering::Release);
         let _held = self.lock.lock().unwrap();
         self.time.now()
@@ -738,7 +732,7 @@ impl Clock for LockingClock {
     }
 }
 
-/// The real cleanup thread on a clock that moves (and so wakes the store) while holding its
+/// The real ticker thread on a clock that moves (and so wakes the store) while holding its
 /// own lock, which its readings take too. The thread must never read the clock under its
 /// mutex, which the waker takes: loom reports the deadlock otherwise (the tick and the
 /// thread each wait for the other's lock; then `stop_cleanup` never returns).
@@ -756,11 +750,11 @@ pub fn clock_wakes_under_its_lock() {
     drop(store);
 }
 
-/// The real cleanup thread reads the clock outside its mutex, so a tick can land between
+/// The real ticker thread reads the clock outside its mutex, so a tick can land between
 /// that read and the thread's wait. The tick's wake must not be lost: the pass it makes due
 /// runs. This model spins until it has (a lost wake-up leaves the thread waiting for ever,
 /// since loom's waits never time out, and loom reports the spin exceeding its branch
-/// bound). It spins rather than blocks so that the cleanup thread is never the last to
+/// bound). It spins rather than blocks so that the ticker thread is never the last to
 /// block: loom would raise its deadlock panic on that thread, whose unwinding drops loom
 /// objects after loom has stopped scheduling (an abort, not a reported failure).
 pub fn tick_after_read() {

@@ -1,6 +1,6 @@
 //! The raw store: everything below the public facade (`store/`). It routes each token to its
 //! shard, checks input and bounds, runs the protocol's operations, evicts and sweeps, and
-//! keeps the counters. Callers (the facade, the cleanup thread, snapshots) hand it tokens,
+//! keeps the counters. Callers (the facade, the ticker's cleanup passes and snapshots) hand it tokens,
 //! data and deadlines in nanoseconds; it pins the epoch and reads the clock itself.
 //!
 //! - `shard.rs`: one shard's two indexes and the protocol that keeps them consistent (the
@@ -69,7 +69,7 @@ pub(crate) struct Config {
     pub(crate) collide: bool,
 }
 
-/// The raw store, shared by the facade, the cleanup thread and the snapshot thread.
+/// The raw store, shared by the facade and the ticker thread (cleanup passes, snapshots).
 pub(crate) struct Store {
     shards: Box<[CachePadded<Shard>]>,
     /// `hash >> shift` is the shard index.
