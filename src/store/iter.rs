@@ -6,9 +6,10 @@ use std::collections::VecDeque;
 use std::fmt;
 
 /// An iterator over a store's live sessions, from [`MemStore::iter`](crate::MemStore::iter) or
-/// [`MemStore::iter_from`](crate::MemStore::iter_from): the raw store's [`Walk`], each batch
-/// copied out so that no guard is held across `next` calls.
+/// [`MemStore::iter_from`](crate::MemStore::iter_from). It copies a batch of sessions at a
+/// time, so that no guard is held across `next` calls.
 pub struct Iter<'a> {
+    /// The raw store's walk, the one snapshot saves take too.
     walk: Walk<'a>,
     batch: VecDeque<(String, Bytes)>,
 }
