@@ -1,8 +1,7 @@
 //! The raw store: everything below the public facade (`store/`). It routes each token to its
 //! shard, checks input and bounds, runs the protocol's operations, evicts and sweeps, and
 //! keeps the counters. Callers (the facade, the cleanup thread, snapshots) hand it tokens,
-//! data and deadlines in nanoseconds; it pins the epoch and reads the clock itself. It owns
-//! the one walk over live sessions ([`Walk`]), which `MemStore::iter` and snapshot saves share.
+//! data and deadlines in nanoseconds; it pins the epoch and reads the clock itself.
 //!
 //! - `shard.rs`: one shard's two indexes and the protocol that keeps them consistent (the
 //!   invariants, the step order and what loom checks: see there and `DESIGN.md`);
@@ -13,6 +12,8 @@
 //! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (with
 //!   `hints.rs`, the crate's only `unsafe` code).
 //! - `bounds.rs`: limits and admission checks; `counters.rs`: statistics.
+//! - [`Walk`] (here): the one walk over live sessions, which `MemStore::iter` and snapshot
+//!   saves share.
 
 mod bounds;
 mod counters;
