@@ -36,9 +36,9 @@
 //! - The join handle lives in its own mutex, held while joining, so every stop (concurrent
 //!   ones too) returns only once the ticker has exited; the ticker joins the save thread
 //!   before it exits, so no thread of the store outlives it.
-//! - A stop is prompt: it waits for at most one cleanup pass, or one shard's walk of a save
-//!   in flight, which `stop` cancels (an atomic flag the save polls before each shard; the
-//!   previous file stays, the attempt is recorded as failed).
+//! - A stop is prompt: it waits for at most one cleanup pass, or one batch of a save's walk
+//!   (a shard at most) in flight, which `stop` cancels (an atomic flag the save polls before
+//!   each batch; the previous file stays, the attempt is recorded as failed).
 //! - With snapshots on, `stop_cleanup` ends only the cleanup job: it turns the job off under
 //!   the mutex and waits, on the `idle` condition variable, for a pass in flight to end; the
 //!   ticker starts a pass only under the mutex, after checking the job is still on.
@@ -141,7 +141,7 @@ pub(crate) struct Shared {
     cv: Condvar,
     /// Wakes `stop_cleanup` (a pass ended) and `wait_for_snapshots` (an attempt ended).
     idle: Condvar,
-    /// Set by `stop`: a save in flight gives up before its next shard. Outside the mutex (the
+    /// Set by `stop`: a save in flight gives up before its next batch. Outside the mutex (the
     /// save polls it), and outside the protocol: a std atomic in every build.
     cancel: std::sync::atomic::AtomicBool,
 }
@@ -275,8 +275,8 @@ impl Ticker {
     }
 
     /// Stops the ticker (every job) and waits for it, and any save in flight, to end: at most
-    /// one cleanup pass, or one shard's walk of a save (a save in flight gives up before its
-    /// next shard, leaving the previous file; it is recorded as failed). Idempotent.
+    /// one cleanup pass, or one batch of a save's walk (a save in flight gives up before its
+    /// next batch, leaving the previous file; it is recorded as failed). Idempotent.
     pub(crate) fn stop(&self) {
         let mut handle = sync::lock(&self.handle);
         self.shared

@@ -370,16 +370,7 @@ pub fn latency_under_cleanup(
     })
 }
 
-/// Resident set size of this process, in bytes.
-pub fn rss() -> usize {
-    let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = s
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
+pub use memsession_benches::rss;
 
 /// New sessions into a populated store (a login burst, or bots without cookies): every op
 /// commits a token never seen before, drawn by a fast generator (43 base64url characters, as

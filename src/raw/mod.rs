@@ -12,6 +12,8 @@
 //! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (with
 //!   `hints.rs`, the crate's only `unsafe` code).
 //! - `bounds.rs`: limits and admission checks; `counters.rs`: statistics.
+//! - [`Walk`] (here): the one walk over live sessions, which `MemStore::iter` and snapshot
+//!   saves share.
 
 mod bounds;
 mod counters;
@@ -50,6 +52,10 @@ use std::time::SystemTime;
 /// log2(sessions / TOKEN_SKIPLISTS) levels, and each skiplist, even empty, costs its head
 /// tower's memory (BENCHMARKS.md weighs the two).
 const TOKEN_SKIPLISTS: usize = 4096;
+
+/// Sessions a [`Walk`] takes per pin where the token index resumes in key order cheaply (the
+/// skiplist): bounds how long a walk holds the epoch and how much a batch buffers.
+const WALK_BATCH: usize = 64;
 
 /// What a raw store is built from ([`Builder`](crate::Builder)'s settings).
 pub(crate) struct Config {
@@ -451,6 +457,95 @@ impl Store {
             stale += s.check_quiescent(&guard)?;
         }
         Ok(stale)
+    }
+}
+
+/// A walk over a store's live sessions in key order (the keyed hash, then the token), a batch
+/// at a time: each [`next_batch`](Self::next_batch) pins the epoch for one batch only and
+/// resumes after the last key taken, so no guard is held between batches and a walk holds
+/// O(1) state (with the hash index a batch is a whole shard: it collects one to resume).
+///
+/// A session live for the whole walk is taken exactly once; one committed or deleted during
+/// it may or may not be. Keys only grow along a walk, so no token is taken twice, even one
+/// deleted and committed again (a new node under the same key) while the walk runs.
+pub(crate) struct Walk<'a> {
+    raw: &'a Store,
+    /// The shard being walked; `shards().len()` once the walk is done.
+    shard: usize,
+    /// The key of the last session taken in `shard` (or the position resumed after).
+    after: Option<(u64, String)>,
+    /// `Some`: the one clock reading that decides which sessions are live (a snapshot's
+    /// creation time); `None`: the clock is read for each batch.
+    at: Option<u64>,
+}
+
+impl<'a> Walk<'a> {
+    /// A walk of `raw`'s live sessions after the key `after` (`None`: from the start), which
+    /// reads the clock for each batch: a session whose deadline has passed when its batch
+    /// is taken is never taken, however long the walk.
+    pub(crate) fn after(raw: &'a Store, after: Option<(u64, &str)>) -> Walk<'a> {
+        Walk {
+            raw,
+            shard: after.map_or(0, |(hash, _)| raw.shard_index(hash)),
+            after: after.map(|(hash, token)| (hash, token.to_owned())),
+            at: None,
+        }
+    }
+
+    /// A walk of all of `raw`'s sessions live at one clock reading, taken now (a snapshot's
+    /// creation time), and that reading: a session is taken if its deadline is after it.
+    pub(crate) fn at_now(raw: &'a Store) -> (Walk<'a>, u64) {
+        let now = raw.clock.now_nanos();
+        let walk = Walk {
+            at: Some(now),
+            ..Walk::after(raw, None)
+        };
+        (walk, now)
+    }
+
+    /// Whether every shard has been walked.
+    pub(crate) fn is_done(&self) -> bool {
+        self.shard >= self.raw.shards.len()
+    }
+
+    /// Calls `f(token, version)` with the next batch of live sessions, in key order, under
+    /// one pin: up to [`WALK_BATCH`] of them from the current shard, or the rest of it (none
+    /// when the shard is empty, or the walk done).
+    pub(crate) fn next_batch(&mut self, mut f: impl FnMut(&str, &Version)) {
+        let Some(shard) = self.raw.shards.get(self.shard) else {
+            return;
+        };
+        let limit = shard.walk_batch(WALK_BATCH);
+        let now = self.at.unwrap_or_else(|| self.raw.clock.now_nanos());
+        let guard = sync::pin();
+        let start = self.after.take();
+        let mut last = start.clone();
+        let mut taken = 0;
+        let after = start.as_ref().map(|(hash, token)| Key {
+            hash: *hash,
+            token: token.as_bytes(),
+        });
+        shard.walk_live(after, now, &guard, |hash, token, v| {
+            if let Some((h, t)) = &mut last {
+                if (hash, token.as_bytes()) <= (*h, t.as_bytes()) {
+                    return true; // not after the last key taken: a repeat
+                }
+                *h = hash;
+                t.clear();
+                t.push_str(token);
+            } else {
+                last = Some((hash, token.to_owned()));
+            }
+            f(token, v);
+            taken += 1;
+            taken < limit
+        });
+        drop(guard);
+        if taken >= limit {
+            self.after = last;
+        } else {
+            self.shard += 1; // the shard is done
+        }
     }
 }
 

@@ -660,14 +660,6 @@ impl Shard {
         }
     }
 
-    /// Calls `f` with each live session of this shard.
-    pub(crate) fn for_each_live(&self, now: u64, guard: &Guard, mut f: impl FnMut(&str, &Version)) {
-        self.walk_live(None, now, guard, |_, token, v| {
-            f(token, v);
-            true
-        });
-    }
-
     /// Checks I2 and I5's bound on this shard; meaningful only when no operation is in
     /// flight. Returns the number of stale expiry entries.
     #[cfg(feature = "test-hooks")]

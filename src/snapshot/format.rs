@@ -1,5 +1,5 @@
 //! The snapshot format's layout (see the [module docs](super) for the tables), and the token
-//! fingerprints that both a save and a load use to find a token repeated in a file.
+//! fingerprints that a load uses to find a token repeated in a file.
 
 use std::collections::HashSet;
 

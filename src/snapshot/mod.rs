@@ -27,15 +27,16 @@
 //! ```
 //!
 //! # Consistency
-//! A save takes no lock and pauses no reader or writer: it walks each shard as
-//! [`MemStore::iter`](crate::MemStore::iter) does, with the time read once when the save starts. Each record is one
+//! A save takes no lock and pauses no reader or writer: it walks the store as
+//! [`MemStore::iter`](crate::MemStore::iter) does (the same walk), with the time read once when the save starts. Each record is one
 //! committed version of its session (its token, expiry and data belong together). A session
 //! committed, extended or deleted while the save runs may be in the file with its old
 //! version, its new one, or not at all; every session live and unchanged throughout is in
-//! it. No token appears twice. While a shard is walked its epoch is pinned, so memory that
-//! writers retire meanwhile is freed only after the shard is done; the encoded blocks go to
-//! the writer in chunks of about 1 MiB during the walk, so a slow writer (a network socket)
-//! prolongs the pin: save to a file or a buffer.
+//! it. No token appears twice. The walk pins the epoch a batch at a time (64 sessions; a
+//! whole shard with the hash index), so memory that writers retire meanwhile is freed once
+//! the batch is done; the encoded blocks go to the writer in chunks of about 1 MiB during
+//! the walk, and a batch that fills a chunk holds its pin while the chunk is written, so a
+//! slow writer (a network socket) prolongs that pin: save to a file or a buffer.
 //!
 //! A load is insert-if-absent ([`MemStore::commit_new`](crate::MemStore::commit_new)): a live session already in the
 //! store is newer than the file and wins (`present` in the [`LoadReport`]). The calling

@@ -1,12 +1,10 @@
-//! Saving: the walk over the store's shards that feeds the encoder, and the atomic save to a
+//! Saving: the raw store's walk feeding the encoder, and the atomic save to a
 //! path (a private temporary file, fsync, rename, fsync of the directory).
 
 use super::encode::Encoder;
 use super::error::{SaveReport, SnapshotError};
-use super::format::{Fingerprints, Seen};
 use crate::clock;
-use crate::raw::Store;
-use crate::sync;
+use crate::raw::{Store, Walk};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,21 +14,18 @@ pub(crate) fn save(inner: &Store, out: &mut dyn Write) -> Result<SaveReport, Sna
     save_unless(inner, out, &|| false)
 }
 
-/// [`save`], giving up (an `Interrupted` I/O error) before any shard once `cancelled` says
-/// so: the ticker's saves stop within one shard's walk when the store stops.
+/// [`save`], giving up (an `Interrupted` I/O error) before any batch of the walk (a shard at
+/// most) once `cancelled` says so: the ticker's saves stop within one batch when the store
+/// stops.
 fn save_unless(
     inner: &Store,
     out: &mut dyn Write,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SaveReport, SnapshotError> {
-    let now = inner.clock.now_nanos();
+    // The walk's keys only grow, so no token is written twice (a load refuses a repeat).
+    let (mut walk, now) = Walk::at_now(inner);
     let mut enc = Encoder::new(out, now);
-
-    // A token lives in one shard, so repeats (a token deleted and committed again while the
-    // walk runs: a new node the walk may also reach) are found shard by shard.
-    let prints = Fingerprints::new();
-    let mut seen = Seen::default();
-    for shard in inner.shards().iter() {
+    while !walk.is_done() {
         if cancelled() {
             return Err(SnapshotError::io(
                 io::Error::new(
@@ -40,15 +35,11 @@ fn save_unless(
                 0,
             ));
         }
-        seen.clear();
-        seen.reserve(shard.len());
-        let guard = sync::pin();
-        shard.for_each_live(now, &guard, |token, v| {
-            if !enc.failed() && seen.insert(prints.of(token.as_bytes())) {
+        walk.next_batch(|token, v| {
+            if !enc.failed() {
                 enc.record(token, v.deadline, v.data());
             }
         });
-        drop(guard);
         enc.check()?;
     }
     let (records, bytes) = enc.finish()?;

@@ -1,23 +1,16 @@
 //! Walking a store: [`Iter`] and the [`Cursor`] it resumes from.
 
-use crate::raw::{self, Key};
-use crate::sync;
+use crate::raw::{self, Walk};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fmt;
 
-/// Sessions an [`Iter`] copies per pin (skiplist token index): bounds how long it holds a
-/// guard and how much it buffers.
-const ITER_BATCH: usize = 64;
-
 /// An iterator over a store's live sessions, from [`MemStore::iter`](crate::MemStore::iter) or
-/// [`MemStore::iter_from`](crate::MemStore::iter_from).
+/// [`MemStore::iter_from`](crate::MemStore::iter_from). It copies a batch of sessions at a
+/// time, so that no guard is held across `next` calls.
 pub struct Iter<'a> {
-    raw: &'a raw::Store,
-    /// The shard being walked.
-    shard: usize,
-    /// The key of the last session copied from `shard`.
-    after: Option<(u64, Box<str>)>,
+    /// The raw store's walk, the one snapshot saves take too.
+    walk: Walk<'a>,
     batch: VecDeque<(String, Bytes)>,
 }
 
@@ -29,31 +22,12 @@ impl Iterator for Iter<'_> {
             if let Some(item) = self.batch.pop_front() {
                 return Some(item);
             }
-            let raw = self.raw;
-            let shard = raw.shards().get(self.shard)?;
-            let limit = shard.walk_batch(ITER_BATCH);
-            let now = raw.clock.now_nanos();
-            let guard = sync::pin();
-            let mut last = 0;
-            let after = self.after.as_ref().map(|(hash, t)| Key {
-                hash: *hash,
-                token: t.as_bytes(),
-            });
+            if self.walk.is_done() {
+                return None;
+            }
             let batch = &mut self.batch;
-            shard.walk_live(after, now, &guard, |hash, token, v| {
-                batch.push_back((token.to_owned(), v.to_bytes()));
-                last = hash;
-                batch.len() < limit
-            });
-            self.after = match self.batch.back() {
-                Some((token, _)) if self.batch.len() >= limit => {
-                    Some((last, token.as_str().into()))
-                }
-                _ => {
-                    self.shard += 1; // the shard is done
-                    None
-                }
-            };
+            self.walk
+                .next_batch(|token, v| batch.push_back((token.to_owned(), v.to_bytes())));
         }
     }
 }
@@ -61,7 +35,7 @@ impl Iterator for Iter<'_> {
 impl fmt::Debug for Iter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Iter")
-            .field("shard", &self.shard)
+            .field("buffered", &self.batch.len())
             .finish_non_exhaustive()
     }
 }
@@ -99,14 +73,9 @@ impl fmt::Debug for Cursor {
 impl<'a> Iter<'a> {
     /// A walk of `raw`'s live sessions after `cursor`.
     pub(crate) fn new(raw: &'a raw::Store, cursor: &Cursor) -> Iter<'a> {
-        let (shard, after) = match &cursor.0 {
-            None => (0, None),
-            Some((hash, token)) => (raw.shard_index(*hash), Some((*hash, token.clone()))),
-        };
+        let after = cursor.0.as_ref().map(|(hash, token)| (*hash, &**token));
         Iter {
-            raw,
-            shard,
-            after,
+            walk: Walk::after(raw, after),
             batch: VecDeque::new(),
         }
     }
