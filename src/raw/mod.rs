@@ -15,7 +15,6 @@
 
 mod bounds;
 mod counters;
-mod expire;
 mod expiry_index;
 #[allow(unsafe_code)]
 mod hints;
@@ -33,8 +32,7 @@ pub use version::INLINE_LIMIT;
 
 pub(crate) use bounds::Bounds;
 pub(crate) use counters::{Counters, ReadStats};
-pub(crate) use expire::{Settled, Swept};
-pub(crate) use shard::Shard;
+pub(crate) use shard::{Settled, Shard, Swept};
 pub(crate) use token_index::Key;
 pub(crate) use version::Version;
 

@@ -2,10 +2,10 @@
 //! protocol says (`shard.rs` has the invariants; `DESIGN.md` the step order). Every change
 //! to a node goes through the shard's own steps (`update`, `file`, `lower`, `unlink`).
 
-use super::expiry_index::Entry;
-use super::node::Node;
-use super::shard::{ExpKey, Shard, Step, Updated};
-use super::token_index::Key;
+use super::state::{ExpKey, Shard, Step, Updated};
+use crate::raw::expiry_index::Entry;
+use crate::raw::node::Node;
+use crate::raw::token_index::Key;
 use crate::seeded_bugs::seeded_bug;
 use crate::sync::{Guard, Ordering};
 use smallvec::SmallVec;

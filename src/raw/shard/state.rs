@@ -46,13 +46,13 @@
 //! (Two `SeqCst` fences would do too; RMWs give the guarantee without relying on how a
 //! checker models fences, and cost one uncontended RMW on a line the CAS already owns.)
 
-use super::bounds::Usage;
-use super::expiry_index::ExpiryIndex;
-use super::hints::Hints;
-use super::node::Node;
-use super::slot::{Current, Slot};
-use super::token_index::{After, Key, TokenIndex, Tokens};
-use super::version::{Owned, Version};
+use crate::raw::bounds::Usage;
+use crate::raw::expiry_index::ExpiryIndex;
+use crate::raw::hints::Hints;
+use crate::raw::node::Node;
+use crate::raw::slot::{Current, Slot};
+use crate::raw::token_index::{After, Key, TokenIndex, Tokens};
+use crate::raw::version::{Owned, Version};
 use crate::seeded_bugs::seeded_bug;
 use crate::sync::{fence, AtomicU64, Guard, Ordering, StatI64};
 use bytes::Bytes;
