@@ -2,7 +2,8 @@
 //! protocol says (`shard.rs` has the invariants; `DESIGN.md` the step order). Every change
 //! to a node goes through the shard's own steps (`update`, `file`, `lower`, `unlink`).
 
-use super::state::{ExpKey, Shard, Step, Updated};
+use super::state::{ExpKey, Shard};
+use super::update::{Step, Updated};
 use crate::raw::expiry_index::Entry;
 use crate::raw::node::Node;
 use crate::raw::token_index::Key;
