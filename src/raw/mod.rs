@@ -3,9 +3,9 @@
 //! keeps the counters. Callers (the facade, the cleanup thread, snapshots) hand it tokens,
 //! data and deadlines in nanoseconds; it pins the epoch and reads the clock itself.
 //!
-//! - `shard.rs`: one shard's two indexes and the protocol that keeps them consistent (the
-//!   invariants, the step order and what loom checks: see there and `DESIGN.md`);
-//!   `expire.rs`: its cleanup and eviction steps.
+//! - `shard/`: one shard's two indexes and the protocol that keeps them consistent, a file
+//!   per role (writes, reads, cleanup and eviction: see `shard/mod.rs`); the invariants, the
+//!   step order and what loom checks: `DESIGN.md`.
 //! - `token_index.rs`, `expiry_index.rs`: the two indexes, each behind the small interface
 //!   the protocol needs; `node.rs`: a session's node, which both hold.
 //! - `hints.rs`: the hint table that takes point operations to a node without a descent.

@@ -37,7 +37,7 @@ impl Shard {
         let held_by = match self.tokens_of(node.hash).insert(&node, guard) {
             Ok(()) => {
                 self.account(1, held);
-                self.file(dl, &node, guard);
+                self.file(dl, &node, guard); // I2: file after the link.
                 if let Some(h) = &self.hints {
                     h.publish(&node, guard);
                     h.grow_if_needed(self.len(), guard);

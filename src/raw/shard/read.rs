@@ -32,6 +32,7 @@ impl Shard {
         let v = cur.get().ok_or(Miss::Absent)?;
         // The clock is read only for a hit, after the search: a miss costs no clock read, and
         // "now" is no earlier than the start of the call either way.
+        // I1: compare the deadline read with now.
         if v.deadline > now() {
             Ok(v)
         } else {

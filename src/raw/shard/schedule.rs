@@ -29,6 +29,7 @@ impl Shard {
                     // BUG (loom only): LowerWithoutFiling files nothing; FileBeforeLower did above.
                     let filed = seeded_bug!(FileBeforeLower) || seeded_bug!(LowerWithoutFiling);
                     if !filed {
+                        // I2: `scheduled` lowered first, then the entry filed there.
                         self.file(deadline, node, guard);
                     }
                     self.drop_stale(s, node, guard);
@@ -65,7 +66,7 @@ impl Shard {
         fence(Ordering::SeqCst);
         // BUG (loom only): StaleNoRefile trusts that nobody filed at `old` meanwhile.
         if node.scheduled.fetch_add(0, Ordering::AcqRel) == old && !seeded_bug!(StaleNoRefile) {
-            self.file(old, node, guard);
+            self.file(old, node, guard); // I2: back at `old`, so an entry must stand there.
         }
     }
 }

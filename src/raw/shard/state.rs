@@ -20,7 +20,7 @@ pub(crate) struct Shard {
     tokens: Box<[Tokens<Node>]>,
     /// `hash >> sub_shift`, masked, picks the token index of `hash` within this shard.
     sub_shift: u32,
-    /// The expiry index (see the module docs).
+    /// The expiry index: `(deadline, node id)` -> the node (see the layout in `mod.rs`).
     pub(super) expiry: ExpiryIndex<ExpKey, Arc<Node>>,
     /// Point operations' way to a node without a descent (`hints.rs`); skiplist index only.
     pub(super) hints: Option<Hints>,

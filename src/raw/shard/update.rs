@@ -46,7 +46,7 @@ impl Shard {
         let mut cur = node.version.load(guard);
         loop {
             let Some(old) = cur.get() else {
-                // Another delete or cleanup owns the removal; help unlink.
+                // I4: a tombstone is final. Another remover owns the removal; help unlink.
                 self.unlink(node, guard);
                 return (Updated::Gone, spare);
             };
@@ -54,6 +54,7 @@ impl Shard {
                 Step::Stop(r) => return (Updated::Stopped(r, cur), spare),
                 Step::Put(new) => {
                     let delta = new.data().len() as isize - old.data().len() as isize;
+                    // I4: a commit takes effect here, from exactly the version examined.
                     match node.version.compare_exchange(cur, new, guard) {
                         Ok(()) => {
                             self.account(0, delta);
@@ -71,6 +72,7 @@ impl Shard {
                     } else {
                         cur
                     };
+                    // I3: tombstone exactly the version examined.
                     let done = node.version.compare_tombstone(examined, guard);
                     if done.is_ok() {
                         // The tombstone's owner clears the node's hints (H2).
