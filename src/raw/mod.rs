@@ -6,7 +6,7 @@
 //! - `shard/`: one shard's two indexes and the protocol that keeps them consistent, a file
 //!   per role (writes, reads, cleanup and eviction: see `shard/mod.rs`); the invariants, the
 //!   step order and what loom checks: `DESIGN.md`.
-//! - `token_index.rs`, `expiry_index.rs`: the two indexes, each behind the small interface
+//! - `token_index/`, `expiry_index.rs`: the two indexes, each behind the small interface
 //!   the protocol needs; `node.rs`: a session's node, which both hold.
 //! - `hints.rs`: the hint table that takes point operations to a node without a descent.
 //! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (with

@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! Each shard (chosen by the top bits of a keyed ahash of the token) holds:
-//! - `tokens`: token -> node, the token index (`raw/token_index.rs`): skiplists split by the
+//! - `tokens`: token -> node, the token index (`raw/token_index/`): skiplists split by the
 //!   hash bits after the shard's, or one hash index. A node, once linked, is never replaced.
 //! - `expiry`: `(deadline, node id)` -> the node (`Arc`, shared with the token index). One
 //!   entry per session at or before its deadline ("lazy" expiry index); cleanup pops the
