@@ -49,7 +49,7 @@
 //!   cleanup pass's panic is caught, counted in
 //!   [`Stats::cleanup_panics`](crate::Stats::cleanup_panics) and logged, and the next pass
 //!   runs on time (a pass leaves the store valid at every step: each step of the protocol is a
-//!   single atomic update, see `raw/shard.rs`); a save's is caught on its thread, counted in
+//!   single atomic update, see `raw/shard/`); a save's is caught on its thread, counted in
 //!   [`SnapshotStatus`]'s `failed` and `panics` with the message in `last_error`, logged, and
 //!   the next interval's snapshot runs. Under loom the panic propagates, so that loom
 //!   reports it.

@@ -3,10 +3,10 @@
 //! keeps the counters. Callers (the facade, the ticker's cleanup passes and snapshots) hand it tokens,
 //! data and deadlines in nanoseconds; it pins the epoch and reads the clock itself.
 //!
-//! - `shard.rs`: one shard's two indexes and the protocol that keeps them consistent (the
-//!   invariants, the step order and what loom checks: see there and `DESIGN.md`);
-//!   `expire.rs`: its cleanup and eviction steps.
-//! - `token_index.rs`, `expiry_index.rs`: the two indexes, each behind the small interface
+//! - `shard/`: one shard's two indexes and the protocol that keeps them consistent, a file
+//!   per role (writes, reads, cleanup and eviction: see `shard/mod.rs`); the invariants, the
+//!   step order and what loom checks: `DESIGN.md`.
+//! - `token_index/`, `expiry_index.rs`: the two indexes, each behind the small interface
 //!   the protocol needs; `node.rs`: a session's node, which both hold.
 //! - `hints.rs`: the hint table that takes point operations to a node without a descent.
 //! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (with
@@ -17,7 +17,6 @@
 
 mod bounds;
 mod counters;
-mod expire;
 mod expiry_index;
 #[allow(unsafe_code)]
 mod hints;
@@ -35,8 +34,7 @@ pub use version::FIND_COPY_LIMIT;
 
 pub(crate) use bounds::Bounds;
 pub(crate) use counters::{Counters, ReadStats};
-pub(crate) use expire::{Settled, Swept};
-pub(crate) use shard::Shard;
+pub(crate) use shard::{Settled, Shard, Swept};
 pub(crate) use token_index::Key;
 pub(crate) use version::Version;
 

@@ -107,7 +107,7 @@ mod imp {
 
         /// Reads the slot's newest value with a read-modify-write (a CAS of `cur` for itself):
         /// unlike a load, it cannot return a value older than the latest in the slot's
-        /// modification order. Part of the commit/cleanup handshake (see `shard.rs`).
+        /// modification order. Part of the commit/cleanup handshake (see `DESIGN.md`).
         pub(crate) fn read_latest<'g>(
             &self,
             cur: Current<'g, T>,

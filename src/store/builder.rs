@@ -1,8 +1,11 @@
-//! [`Builder`]: a store's settings.
+//! [`Builder`]: a store's settings, and the making of a store from them ([`Builder::build`]);
+//! [`MemStore`]'s constructors start here too.
 
+use super::memstore::MemStore;
 use crate::clock::{Clock, StoreClock};
 use crate::raw::{self, TokenIndex, WhenFull};
-use crate::ticker::{Jobs, SaveTo};
+use crate::sync::Arc;
+use crate::ticker::{Jobs, SaveTo, Ticker};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -249,8 +252,42 @@ impl Builder {
         self
     }
 
+    /// Builds the store and starts its background thread (unless the cleanup interval is zero
+    /// and periodic snapshots are off).
+    ///
+    /// # Panics
+    /// If the operating system cannot start the thread; see [`try_build`](Self::try_build).
+    pub fn build(self) -> MemStore {
+        match self.try_build() {
+            Ok(s) => s,
+            Err(e) => panic!("memstore: cannot start the background thread: {e}"),
+        }
+    }
+
+    /// Builds the store, returning the error if the background thread cannot be started.
+    ///
+    /// # Errors
+    /// The operating system's error from spawning the thread.
+    ///
+    /// ```
+    /// let store = memsession::MemStore::builder().try_build()?;
+    /// # drop(store);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_build(self) -> std::io::Result<MemStore> {
+        let (config, jobs) = self.into_parts();
+        let inner = Arc::new(raw::Store::new(config));
+        let name = jobs.name.clone();
+        let ticker = Ticker::start(&inner, jobs)?;
+        Ok(MemStore {
+            inner,
+            ticker,
+            name,
+        })
+    }
+
     /// The raw store's settings, and the background jobs.
-    pub(crate) fn into_parts(self) -> (raw::Config, Jobs) {
+    fn into_parts(self) -> (raw::Config, Jobs) {
         let name = self.name;
         let config = raw::Config {
             shards: self
@@ -275,6 +312,53 @@ impl Builder {
             snapshot: self.snapshot,
         };
         (config, jobs)
+    }
+}
+
+impl MemStore {
+    /// A store with a cleanup pass every minute
+    /// ([`DEFAULT_CLEANUP_INTERVAL`](crate::DEFAULT_CLEANUP_INTERVAL)), like scs's `New()`.
+    ///
+    /// # Panics
+    /// If the operating system cannot start the background thread; [`Builder::try_build`]
+    /// returns that error instead.
+    ///
+    /// ```
+    /// let store = memsession::MemStore::new();
+    /// assert!(store.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Builder::new().build()
+    }
+
+    /// A store with a cleanup pass every `interval`; [`Duration::ZERO`] starts no cleanup
+    /// thread (expired sessions are still never returned, and [`cleanup_now`](Self::cleanup_now)
+    /// reclaims them). Like scs's `NewWithCleanupInterval`.
+    ///
+    /// # Panics
+    /// As [`MemStore::new`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let store = memsession::MemStore::with_cleanup_interval(Duration::ZERO);
+    /// assert_eq!(store.stats().cleanup_passes, 0);
+    /// ```
+    pub fn with_cleanup_interval(interval: Duration) -> Self {
+        Builder::new().cleanup_interval(interval).build()
+    }
+
+    /// A [`Builder`] for the clock, shard count, limits and cleanup interval.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let store = memsession::MemStore::builder()
+    ///     .cleanup_interval(Duration::from_secs(10))
+    ///     .max_data_len(64 * 1024)
+    ///     .build();
+    /// # drop(store);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
     }
 }
 

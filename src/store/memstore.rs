@@ -1,7 +1,6 @@
 //! [`MemStore`]: the session operations (commit, find, delete, iterate, cleanup), each
-//! turning the caller's types into the raw store's and calling it; and [`Builder::build`].
+//! turning the caller's types into the raw store's and calling it.
 
-use super::builder::Builder;
 use super::iter::{Cursor, Iter};
 use super::stats::Stats;
 use crate::clock;
@@ -12,7 +11,7 @@ use crate::Error;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// An in-memory session store: lock-free with the default token index (see the crate docs
 /// for what is and is not).
@@ -43,56 +42,11 @@ pub struct MemStore {
     /// The background work (cleanup passes, periodic snapshots; `ticker.rs`), if any;
     /// dropping it stops and joins it.
     pub(crate) ticker: Option<Ticker>,
-    /// [`Builder::name`]: names the store in its events and metrics.
+    /// [`Builder::name`](crate::Builder::name): names the store in its events and metrics.
     pub(crate) name: std::sync::Arc<str>,
 }
 
 impl MemStore {
-    /// A store with a cleanup pass every minute
-    /// ([`DEFAULT_CLEANUP_INTERVAL`](crate::DEFAULT_CLEANUP_INTERVAL)), like scs's `New()`.
-    ///
-    /// # Panics
-    /// If the operating system cannot start the background thread; [`Builder::try_build`]
-    /// returns that error instead.
-    ///
-    /// ```
-    /// let store = memsession::MemStore::new();
-    /// assert!(store.is_empty());
-    /// ```
-    pub fn new() -> Self {
-        Builder::new().build()
-    }
-
-    /// A store with a cleanup pass every `interval`; [`Duration::ZERO`] starts no cleanup
-    /// thread (expired sessions are still never returned, and [`cleanup_now`](Self::cleanup_now)
-    /// reclaims them). Like scs's `NewWithCleanupInterval`.
-    ///
-    /// # Panics
-    /// As [`MemStore::new`].
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let store = memsession::MemStore::with_cleanup_interval(Duration::ZERO);
-    /// assert_eq!(store.stats().cleanup_passes, 0);
-    /// ```
-    pub fn with_cleanup_interval(interval: Duration) -> Self {
-        Builder::new().cleanup_interval(interval).build()
-    }
-
-    /// A [`Builder`] for the clock, shard count, limits and cleanup interval.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let store = memsession::MemStore::builder()
-    ///     .cleanup_interval(Duration::from_secs(10))
-    ///     .max_data_len(64 * 1024)
-    ///     .build();
-    /// # drop(store);
-    /// ```
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
     /// Inserts `token`'s session, or overwrites its data and expiry.
     ///
     /// `data` is anything that converts into [`Bytes`] without copying (`Vec<u8>`, `String`,
@@ -504,7 +458,7 @@ impl MemStore {
 
     /// Sets this store's gauges and counters (sessions, bytes, reads, cleanup, snapshots) in
     /// the installed [`metrics`](https://docs.rs/metrics) recorder, labelled `store` with its
-    /// [`Builder::name`] (feature `metrics`). The background cleanup pass does too, every
+    /// [`Builder::name`](crate::Builder::name) (feature `metrics`). The background cleanup pass does too, every
     /// interval; call this before a scrape for the figures of that instant. The names are in
     /// the crate's README ("Logs and metrics").
     ///
@@ -601,41 +555,5 @@ impl fmt::Debug for MemStore {
                 &self.ticker.as_ref().is_some_and(Ticker::cleans),
             )
             .finish_non_exhaustive()
-    }
-}
-
-impl Builder {
-    /// Builds the store and starts its background thread (unless the cleanup interval is zero
-    /// and periodic snapshots are off).
-    ///
-    /// # Panics
-    /// If the operating system cannot start the thread; see [`try_build`](Self::try_build).
-    pub fn build(self) -> MemStore {
-        match self.try_build() {
-            Ok(s) => s,
-            Err(e) => panic!("memstore: cannot start the background thread: {e}"),
-        }
-    }
-
-    /// Builds the store, returning the error if the background thread cannot be started.
-    ///
-    /// # Errors
-    /// The operating system's error from spawning the thread.
-    ///
-    /// ```
-    /// let store = memsession::MemStore::builder().try_build()?;
-    /// # drop(store);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn try_build(self) -> std::io::Result<MemStore> {
-        let (config, jobs) = self.into_parts();
-        let inner = Arc::new(raw::Store::new(config));
-        let name = jobs.name.clone();
-        let ticker = Ticker::start(&inner, jobs)?;
-        Ok(MemStore {
-            inner,
-            ticker,
-            name,
-        })
     }
 }

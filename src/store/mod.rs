@@ -2,7 +2,8 @@
 //! `SystemTime`) into the raw store's (`raw/`), which does the work; [`Builder`] configures
 //! it, [`Iter`] walks it and [`Stats`] reports on it.
 //!
-//! `memstore.rs` holds the session operations, `persist.rs` the snapshot methods.
+//! `memstore.rs` holds the session operations, `persist.rs` the snapshot methods, `builder.rs`
+//! the settings, the build and the store's constructors.
 
 mod builder;
 mod iter;

@@ -1,11 +1,12 @@
-//! Cleanup and eviction on one shard: popping due expiry entries and settling each, as the
-//! protocol says (`shard.rs` has the invariants; `DESIGN.md` the step order). Every change
-//! to a node goes through the shard's own steps (`update`, `file`, `lower`, `unlink`).
+//! Cleanup and eviction on one shard: popping due expiry entries and settling each (the
+//! step order: `DESIGN.md`). Every change to a node goes through the shard's own steps
+//! (`update`, `file`, `lower`, `unlink`).
 
-use super::expiry_index::Entry;
-use super::node::Node;
-use super::shard::{ExpKey, Shard, Step, Updated};
-use super::token_index::Key;
+use super::state::{ExpKey, Shard};
+use super::update::{Step, Updated};
+use crate::raw::expiry_index::Entry;
+use crate::raw::node::Node;
+use crate::raw::token_index::Key;
 use crate::seeded_bugs::seeded_bug;
 use crate::sync::{Guard, Ordering};
 use smallvec::SmallVec;
@@ -55,7 +56,7 @@ impl Swept {
 
 impl Shard {
     /// One cleanup pass over this shard: pops every entry with `deadline <= now` and settles
-    /// its session (see the module docs).
+    /// its session ([`settle`](Self::settle)).
     pub(crate) fn sweep(&self, now: u64, guard: &Guard) -> Swept {
         let mut swept = Swept::default();
         let mut batch: SmallVec<[(u64, Arc<Node>); SWEEP_BATCH]> = SmallVec::new();
@@ -76,11 +77,8 @@ impl Shard {
             if batch.is_empty() {
                 return swept;
             }
-            // Read each popped node's version and look its token up before settling any: the
-            // loads are independent, so their cache misses overlap instead of being paid one
-            // after another (BENCHMARKS.md, cleanup at 10M). Reads only: the protocol steps
-            // follow in `settle`, as if each entry had simply been settled a little after its
-            // pop.
+            // Reads only, before settling any: load each popped node's version and look its
+            // token up, so their cache misses overlap; `settle` then runs the protocol's steps.
             for (_, node) in &batch {
                 if let Some(v) = node.version.load(guard).get() {
                     std::hint::black_box(v.deadline);
@@ -133,7 +131,8 @@ impl Shard {
     /// tombstoned node is ever unlinked, and null is final).
     fn settle(&self, d: u64, node: &Arc<Node>, now: u64, guard: &Guard) -> Settled {
         if node.scheduled.load(Ordering::Acquire) != d {
-            return Settled::Stale; // `scheduled` moved: another entry stands for this node.
+            // I5: `scheduled` moved, so another entry stands for this node: this one is stale.
+            return Settled::Stale;
         }
         // I3: tombstone only the version examined, if it has expired.
         let (done, _) = self.update(node, None, guard, |v, _| {
@@ -148,10 +147,10 @@ impl Shard {
                 self.unlink(node, guard);
                 return Settled::Reclaimed;
             }
-            Updated::Gone => return Settled::Stale, // tombstoned by a delete (helped unlink)
+            Updated::Gone => return Settled::Stale, // another remover won (update helped unlink)
             Updated::Stopped(later, examined) => (later, examined),
         };
-        // Extended: move `scheduled` from d to the version's deadline, then file there.
+        // I2: extended, so move `scheduled` from d to the version's deadline, then file there.
         if node
             .scheduled
             .compare_exchange(d, later, Ordering::AcqRel, Ordering::Acquire)

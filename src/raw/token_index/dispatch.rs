@@ -1,0 +1,79 @@
+//! [`Tokens`]: the token index a store picked, one enum over the implementations, each call
+//! passed to the one it holds.
+
+#[cfg(feature = "hash-index")]
+use super::hash_index::HashTokens;
+use super::key::{After, Key, Keyed};
+use super::kind::TokenIndex;
+use super::skiplist::SkipTokens;
+use crate::sync::Guard;
+use std::sync::Arc;
+
+/// The token index a store picked ([`TokenIndex`]).
+// The skiplist (the default) is held inline: one pointer chase less per look-up.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Tokens<N> {
+    Skip(SkipTokens<N>),
+    #[cfg(feature = "hash-index")]
+    Hash(HashTokens<N>),
+}
+
+macro_rules! each {
+    ($self:ident, $t:ident => $e:expr) => {
+        match $self {
+            Tokens::Skip($t) => $e,
+            #[cfg(feature = "hash-index")]
+            Tokens::Hash($t) => $e,
+        }
+    };
+}
+
+impl<N: Keyed> Tokens<N> {
+    pub(crate) fn new(kind: TokenIndex) -> Self {
+        match kind {
+            TokenIndex::SkipList => Tokens::Skip(SkipTokens::new()),
+            #[cfg(feature = "hash-index")]
+            TokenIndex::HashIndex => Tokens::Hash(HashTokens::new()),
+        }
+    }
+
+    /// Runs `f` with the node linked under `token`, if any: lock-free, no count bumped,
+    /// no allocation.
+    #[inline]
+    pub(crate) fn with<R>(
+        &self,
+        key: Key<'_>,
+        guard: &Guard,
+        f: impl FnOnce(&Arc<N>) -> R,
+    ) -> Option<R> {
+        each!(self, t => t.with(key, guard, f))
+    }
+
+    /// Whether a walk resumes from a position without collecting the index again.
+    pub(crate) fn resumes(&self) -> bool {
+        matches!(self, Tokens::Skip(_))
+    }
+
+    /// Links `node` if no node holds its token. `Err` with the node that holds it (`None`
+    /// if that node was unlinked before it could be read: look again).
+    pub(crate) fn insert(&self, node: &Arc<N>, guard: &Guard) -> Result<(), Option<Arc<N>>> {
+        each!(self, t => t.insert(node, guard))
+    }
+
+    /// Unlinks `node` if it is the node linked under its token; `true` if this call did.
+    pub(crate) fn unlink(&self, node: &Arc<N>, guard: &Guard) -> bool {
+        each!(self, t => t.unlink(node, guard))
+    }
+
+    /// Calls `f(hash, node)` with each linked node after `after`, in `(hash, token)` order,
+    /// until `f` returns `false`. Every node linked for the whole walk is seen once; one
+    /// linked or unlinked meanwhile may or may not be.
+    pub(crate) fn walk(
+        &self,
+        after: After<'_>,
+        guard: &Guard,
+        f: impl FnMut(u64, &Arc<N>) -> bool,
+    ) {
+        each!(self, t => t.walk(after, guard, f))
+    }
+}
