@@ -8,7 +8,7 @@
 //! on (a version slot, `scheduled`, a hint-table way, a bounded store's `Usage`, the ticker's
 //! state and condition variables, the manual clock) comes from here. Code may name `std::sync`
 //! (or `crossbeam_epoch`) directly only where loom has nothing to explore:
-//! - `std::sync::Arc` for nodes (`raw/shard.rs`, `raw/hints.rs`, the indexes) and for handles
+//! - `std::sync::Arc` for nodes (`raw/shard/`, `raw/hints.rs`, the indexes) and for handles
 //!   shared by the store's parts (`Usage`, the ticker's shared state, clock wakers; `clock.rs`'s
 //!   `OnceLock` for the monotonic origin): a count decides no step. Under loom the stand-in
 //!   indexes keep every unlinked node until they drop, so no node's count reaches zero within
@@ -41,7 +41,7 @@ mod imp {
     pub(crate) use loom::thread;
 
     /// Under loom there is no epoch: the stand-in indexes keep unlinked nodes until they drop
-    /// (`raw/token_index.rs`, `raw/expiry_index.rs`) and retired versions live until their
+    /// (`raw/token_index/`, `raw/expiry_index.rs`) and retired versions live until their
     /// slot drops (`raw/slot.rs`), so nothing a guard could see is freed early, and a guard
     /// only has to exist to keep the signatures identical.
     #[derive(Debug)]
