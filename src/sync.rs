@@ -75,6 +75,39 @@ pub(crate) fn collect_retired(retired: u64) {
 #[cfg(memstore_loom)]
 pub(crate) fn collect_retired(_retired: u64) {}
 
+/// Evictions a thread settles before it helps the epoch collect (see [`help_collect`]).
+#[cfg(not(memstore_loom))]
+const HELP_EVERY: u64 = 64;
+
+/// Counts `popped` expiry entries that evictions on this thread settled and, every
+/// [`HELP_EVERY`], frees what they retired as a cleanup pass does. An eviction retires about
+/// four objects (a version, an expiry entry, a token index node, a hint's count) per commit,
+/// as fast as crossbeam-epoch's own pace frees them (every 128th pin, at most 512 objects), so
+/// under a flood at the byte bound the backlog grew without limit (benches/flood_rss.rs).
+/// Called with no guard held, so that the epoch can move past this thread's retirements.
+#[cfg(not(memstore_loom))]
+pub(crate) fn help_collect(popped: u64) {
+    use std::cell::Cell;
+    thread_local! {
+        static POPPED: Cell<u64> = const { Cell::new(0) };
+    }
+    if popped == 0 {
+        return;
+    }
+    let due = POPPED.with(|p| {
+        let n = p.get() + popped;
+        p.set(if n >= HELP_EVERY { 0 } else { n });
+        n >= HELP_EVERY
+    });
+    if due {
+        collect_retired(4 * HELP_EVERY);
+    }
+}
+
+/// Under loom nothing is retired to an epoch.
+#[cfg(memstore_loom)]
+pub(crate) fn help_collect(_popped: u64) {}
+
 /// Drops `value` once every thread pinned now has unpinned (the hint table's retirement of
 /// a node's `Arc`: `raw/hints.rs`).
 #[cfg(not(memstore_loom))]

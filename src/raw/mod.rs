@@ -205,7 +205,9 @@ impl Store {
         }
         self.admit(shard, key, token.len() + data.len(), now, &guard)?;
         shard.commit(key, data, deadline, &guard);
-        self.evict(key, &guard);
+        let popped = self.evict(key, &guard);
+        drop(guard);
+        sync::help_collect(popped);
         Ok(())
     }
 
@@ -232,7 +234,9 @@ impl Store {
             };
         }
         let inserted = shard.commit_new(key, data, deadline, now, &guard);
-        self.evict(key, &guard);
+        let popped = self.evict(key, &guard);
+        drop(guard);
+        sync::help_collect(popped);
         Ok(inserted)
     }
 
@@ -266,9 +270,9 @@ impl Store {
             }
         }
         let replaced = shard.replace_live(key, data, deadline, now, &guard);
-        if new_data {
-            self.evict(key, &guard);
-        }
+        let popped = if new_data { self.evict(key, &guard) } else { 0 };
+        drop(guard);
+        sync::help_collect(popped);
         Ok(replaced)
     }
 
@@ -343,12 +347,13 @@ impl Store {
     /// session, reschedules an extended one's entry (once per extension) or drops a stale
     /// entry, so the loop ends. Concurrent commits may overshoot by what they add between
     /// their write and their eviction: at most one session, and one session's bytes, per
-    /// thread in flight.
-    fn evict(&self, keep: Key<'_>, guard: &Guard) {
-        let Some(b) = &self.bounds else { return };
+    /// thread in flight. Returns the entries it popped (for [`sync::help_collect`]).
+    fn evict(&self, keep: Key<'_>, guard: &Guard) -> u64 {
+        let Some(b) = &self.bounds else { return 0 };
         if b.when_full != WhenFull::EvictSoonest {
-            return;
+            return 0;
         }
+        let mut popped = 0;
         while b.maybe_over() && b.over() {
             let soonest = self
                 .shards
@@ -361,9 +366,11 @@ impl Store {
                 Some(Settled::Reclaimed) => Counters::add(&c.evicted, 1),
                 Some(Settled::Rescheduled) => Counters::add(&c.rescheduled, 1),
                 Some(Settled::Stale) => Counters::add(&c.stale, 1),
-                None => {}
+                None => continue,
             }
+            popped += 1;
         }
+        popped
     }
 
     /// Whether a session of `size` bytes fits the bounds as they stand, with no eviction and
