@@ -83,10 +83,17 @@ const MAX_INSERTERS: usize = 4;
 /// Records an inserter takes at once and inserts in the store's key order. A snapshot's
 /// records come in the order of the store that saved it, whose hash key differs, so taken
 /// one by one each insert would descend a token skiplist along a cold path; sorted, each
-/// insert follows its neighbour's path, which is still in cache.
-const WINDOW: usize = 1 << 15;
+/// insert follows its neighbour's path, which is still in cache. More records at once put
+/// neighbours closer together.
+const WINDOW: usize = 1 << 17;
 
-/// Validated blocks waiting to be inserted: at least [`WINDOW`] records, or the last ones.
+/// Block bytes a window holds at most, whatever its record count: a load holds at most
+/// `2 * inserters + 1` windows at once (one filling, one queued and one inserting per
+/// inserter).
+const WINDOW_BYTES: usize = 16 << 20;
+
+/// Validated blocks waiting to be inserted: [`WINDOW`] records or [`WINDOW_BYTES`], or the
+/// last ones.
 type Window = Vec<Batch>;
 
 impl Inserter<'_> {
@@ -176,7 +183,7 @@ pub(crate) fn load(store: &Store, r: &mut dyn Read) -> Result<LoadReport, Snapsh
         store,
         swept: AtomicBool::new(false),
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(2 * threads);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Window>(threads);
     let rx = Mutex::new(rx);
     let mut tx = Some(tx);
     let mut l = Loader::new(inner.max_token_len, inner.max_data_len);
@@ -207,7 +214,7 @@ pub(crate) fn load(store: &Store, r: &mut dyn Read) -> Result<LoadReport, Snapsh
         // What inserting on this thread did.
         let mut counts = Counts::default();
         let mut window = Window::new();
-        let mut held = 0;
+        let mut held = (0, 0); // records, block bytes
         let hand_over = |window: Window, counts: &mut Counts| match &tx {
             // A send fails only if every inserter has panicked: the join re-raises it.
             Some(tx) => drop(tx.send(window)),
@@ -215,10 +222,11 @@ pub(crate) fn load(store: &Store, r: &mut dyn Read) -> Result<LoadReport, Snapsh
         };
         let res = l.header(r).and_then(|()| {
             l.blocks(r, |batch| {
-                held += batch.recs.len();
+                held.0 += batch.recs.len();
+                held.1 += batch.block.len();
                 window.push(batch);
-                if held >= WINDOW {
-                    held = 0;
+                if held.0 >= WINDOW || held.1 >= WINDOW_BYTES {
+                    held = (0, 0);
                     hand_over(std::mem::take(&mut window), &mut counts);
                 }
             })
