@@ -158,6 +158,12 @@ impl Builder {
     /// [`when_full`](Self::when_full) says; a session that could not fit alone is refused
     /// with [`Error::ByteLimit`](crate::Error::ByteLimit) under either policy. Unbounded by default.
     ///
+    /// The process's memory is more than the bound: freed sessions wait for the epoch (a
+    /// writer that evicts helps free them), and the allocator keeps what it freed. A flood of
+    /// random-sized sessions (0-8 KiB) at a 64 MiB bound grew RSS by about 1.5x the bound
+    /// under glibc's default per-thread arenas, 1.13x with `MALLOC_ARENA_MAX=1`
+    /// (BENCHMARKS.md).
+    ///
     /// ```
     /// use memsession::{Error, MemStore, WhenFull, SESSION_OVERHEAD};
     /// use std::time::{Duration, SystemTime};
