@@ -202,10 +202,10 @@ fn rss_child(kind: Kind, n: usize) {
     let tokens = workloads::tokens(n, 42);
     let data = workloads::payload();
     let store = kind.build();
-    let before = workloads::rss();
+    let before = memsession_benches::rss();
     workloads::fill(&*store, &tokens, &data);
     store.cleanup(); // settles moka's pending writes
-    let after = workloads::rss();
+    let after = memsession_benches::rss();
     println!("{}", after.saturating_sub(before) as f64 / n as f64);
     drop(store);
 }

@@ -370,8 +370,6 @@ pub fn latency_under_cleanup(
     })
 }
 
-pub use memsession_benches::rss;
-
 /// New sessions into a populated store (a login burst, or bots without cookies): every op
 /// commits a token never seen before, drawn by a fast generator (43 base64url characters, as
 /// scs makes them). Afterwards the new sessions are deleted (outside the timing), so the next
