@@ -113,7 +113,8 @@
 //! are the expired sessions plus the entries of sessions extended since their entry was filed
 //! (each popped and refiled at its new deadline) plus stale ones, and per entry it unlinks or
 //! refiles (a descent, O(log n)): O((expired + rescheduled + stale) x log n). Eviction in a
-//! bounded store reads every shard's expiry front per evicted session (O(shards)).
+//! bounded store finds the soonest shard in one word per shard (O(shards) loads from a
+//! compact array) and reads one expiry front per evicted session.
 //!
 //! `BENCHMARKS.md` has the figures against the peers (scs's `RwLock<HashMap>` design ported,
 //! scc, dashmap, moka, papaya, the same two-skiplist design written naively with `SkipMap`s,

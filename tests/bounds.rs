@@ -53,6 +53,49 @@ fn evicts_the_soonest_to_expire() {
 }
 
 #[test]
+fn evicts_the_soonest_across_many_shards_in_any_order() {
+    // 64 shards, deadlines committed in a scrambled order, cleanup passes and deletes between:
+    // every eviction takes the soonest session held, as a model of the policy says.
+    for index in common::token_indexes() {
+        let c = clock();
+        let m = MemStore::builder()
+            .token_index(index)
+            .clock(c.clone())
+            .cleanup_interval(Duration::ZERO)
+            .shards(64)
+            .max_sessions(50)
+            .build();
+        let mut model = std::collections::BTreeMap::<u64, String>::new(); // deadline -> token
+        let base = c.now();
+        for k in 0..400u64 {
+            let i = (k * 7919) % 400; // a permutation of 0..400
+            let t = format!("t{i}");
+            let secs = 1000 + i;
+            m.commit(&t, "x", base + Duration::from_secs(secs)).unwrap();
+            model.insert(secs, t.clone());
+            while model.len() > 50 {
+                let soonest = *model.iter().find(|(_, o)| **o != t).unwrap().0;
+                model.remove(&soonest);
+            }
+            if k % 37 == 36 {
+                // A delete and a pass with nothing due: neither changes what is soonest.
+                let (&d, victim) = model.iter().nth(7).unwrap();
+                let victim = victim.clone();
+                m.delete(&victim);
+                model.remove(&d);
+                m.cleanup_now();
+            }
+        }
+        let held: Vec<u64> = model.keys().copied().collect();
+        for i in 0..400u64 {
+            let live = m.find(&format!("t{i}")).is_some();
+            assert_eq!(live, held.contains(&(1000 + i)), "t{i} ({index:?})");
+        }
+        m.check_invariants().unwrap();
+    }
+}
+
+#[test]
 fn never_evicts_the_session_being_committed() {
     for index in common::token_indexes() {
         let c = clock();

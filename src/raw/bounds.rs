@@ -6,8 +6,10 @@
 //! [`Builder::max_bytes`]: crate::Builder::max_bytes
 
 use crate::sync::{AtomicIsize, Ordering};
+// The fronts are advisory (see [`Fronts`]): plain atomics, outside loom's model.
 use crate::Error;
 use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
 /// The fixed memory a session costs beyond its token and data (its node, version header and
 /// index entries, with the allocator's overhead), counted against
@@ -27,10 +29,11 @@ pub const SESSION_OVERHEAD: usize = 224;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum WhenFull {
     /// Commit, then evict the sessions that expire soonest until the store is within its
-    /// bounds again. Never the session being committed. Each eviction reads the front of
-    /// every shard's expiry index and pops the soonest, so it costs O(shards) reads plus one
-    /// pop (a session whose entry was filed before an extension is refiled instead, and the
-    /// next front tried). The default.
+    /// bounds again. Never the session being committed. Each eviction finds the soonest
+    /// shard in one word per shard (eight to a cache line, no pointer chased), reads that
+    /// shard's expiry front and pops it (a session whose entry was filed before an extension
+    /// is refiled instead, and the next front tried). Under concurrent commits "soonest" is
+    /// approximate: a session about as soon may go first. The default.
     #[default]
     EvictSoonest,
     /// Refuse the commit with [`Error::SessionLimit`] or [`Error::ByteLimit`], after
@@ -41,10 +44,79 @@ pub enum WhenFull {
 /// Store-wide sessions and bytes, kept only when the store has a bound. Updated at the
 /// points where a version enters or leaves a node (a link, a swap, a tombstone CAS), each of
 /// which has exactly one winner, so the counts are exact at quiescence.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Usage {
     pub(crate) sessions: CachePadded<AtomicIsize>,
     pub(crate) bytes: CachePadded<AtomicIsize>,
+    /// Where each shard's soonest session is, for eviction.
+    pub(crate) fronts: Fronts,
+}
+
+impl Usage {
+    fn new(shards: usize) -> Usage {
+        Usage {
+            sessions: CachePadded::new(AtomicIsize::new(0)),
+            bytes: CachePadded::new(AtomicIsize::new(0)),
+            fronts: Fronts((0..shards).map(|_| StdAtomicU64::new(u64::MAX)).collect()),
+        }
+    }
+}
+
+/// One word per shard, eight to a cache line: the deadline of the shard's first expiry
+/// entry, or less (`u64::MAX`: none seen). Eviction finds the shard to evict from in these
+/// words rather than in every shard's expiry index. Filing an entry lowers its shard's word
+/// ([`lower`](Self::lower)); an evictor that has just read a shard's first entry raises the
+/// word to it ([`raise`](Self::raise)). Single-threaded the words are exact or low, so the
+/// soonest session is the one evicted; a raise that races a filing can leave a word high,
+/// which changes only which session goes first (eviction pops the real front of the shard it
+/// picks, through the protocol's own steps), and when every word reads `u64::MAX` eviction
+/// reads the shards themselves, so a bound is never left unenforced.
+#[derive(Debug)]
+pub(crate) struct Fronts(Box<[StdAtomicU64]>);
+
+impl Fronts {
+    /// After filing an entry at `deadline` in `shard`.
+    #[inline]
+    pub(crate) fn lower(&self, shard: usize, deadline: u64) {
+        let w = &self.0[shard];
+        if w.load(StdOrdering::Relaxed) > deadline {
+            w.fetch_min(deadline, StdOrdering::AcqRel);
+        }
+    }
+
+    /// `shard`'s word.
+    pub(crate) fn get(&self, shard: usize) -> u64 {
+        self.0[shard].load(StdOrdering::Acquire)
+    }
+
+    /// Moves `shard`'s word from `seen` up to `first`, the deadline of its first entry as the
+    /// caller has just read it; a filing that lowered the word since `seen` wins.
+    pub(crate) fn raise(&self, shard: usize, seen: u64, first: u64) {
+        if first > seen {
+            let _ = self.0[shard].compare_exchange(
+                seen,
+                first,
+                StdOrdering::AcqRel,
+                StdOrdering::Relaxed,
+            );
+        }
+    }
+
+    /// The shard with the lowest word and that word, reading `instead.1` for shard
+    /// `instead.0`; `None` if every word is `u64::MAX`.
+    pub(crate) fn soonest(&self, instead: Option<(usize, u64)>) -> Option<(usize, u64)> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, w) in self.0.iter().enumerate() {
+            let d = match instead {
+                Some((j, d)) if j == i => d,
+                _ => w.load(StdOrdering::Acquire),
+            };
+            if d != u64::MAX && best.is_none_or(|(_, b)| d < b) {
+                best = Some((i, d));
+            }
+        }
+        best
+    }
 }
 
 /// A bounded store's limits and its store-wide counts (shared with its shards).
@@ -62,9 +134,10 @@ impl Bounds {
         max_sessions: Option<usize>,
         max_bytes: Option<usize>,
         when_full: WhenFull,
+        shards: usize,
     ) -> Option<Bounds> {
         (max_sessions.is_some() || max_bytes.is_some()).then(|| Bounds {
-            usage: std::sync::Arc::new(Usage::default()),
+            usage: std::sync::Arc::new(Usage::new(shards)),
             max_sessions: max_sessions.unwrap_or(usize::MAX >> 1),
             max_bytes: max_bytes.unwrap_or(usize::MAX >> 1),
             when_full,

@@ -97,17 +97,18 @@ impl Store {
         // Skiplist token indexes per shard: TOKEN_SKIPLISTS in all, so a descent is
         // log2(sessions / TOKEN_SKIPLISTS) levels whatever the shard count.
         let sub_bits = (TOKEN_SKIPLISTS / n).max(1).trailing_zeros();
-        let bounds = Bounds::new(c.max_sessions, c.max_bytes, c.when_full);
+        let bounds = Bounds::new(c.max_sessions, c.max_bytes, c.when_full, n);
         let usage = bounds.as_ref().map(|b| b.usage.clone());
         Store {
             shards: (0..n)
-                .map(|_| {
+                .map(|i| {
                     CachePadded::new(Shard::new(
                         usage.clone(),
                         c.token_index,
                         n.trailing_zeros(),
                         sub_bits,
                         c.hints,
+                        i,
                     ))
                 })
                 .collect(),
@@ -353,24 +354,52 @@ impl Store {
         if b.when_full != WhenFull::EvictSoonest {
             return 0;
         }
+        let fronts = &b.usage.fronts;
         let mut popped = 0;
+        // A shard whose first entry is `keep`'s: the deadline of its first other entry
+        // stands in for its word (`keep` is never evicted).
+        let mut instead: Option<(usize, u64)> = None;
         while b.maybe_over() && b.over() {
-            let soonest = self
-                .shards
-                .iter()
-                .filter_map(|s| s.front_deadline(keep, guard).map(|d| (d, &**s)))
-                .min_by_key(|(d, _)| *d);
-            let Some((_, s)) = soonest else { break };
-            let c = &self.counters;
-            match s.evict_front(keep, guard) {
-                Some(Settled::Reclaimed) => Counters::add(&c.evicted, 1),
-                Some(Settled::Rescheduled) => Counters::add(&c.rescheduled, 1),
-                Some(Settled::Stale) => Counters::add(&c.stale, 1),
-                None => continue,
+            let Some((i, seen)) = fronts.soonest(instead) else {
+                // Every word reads "none": read the shards themselves.
+                let soonest = (0..self.shards.len())
+                    .filter_map(|i| self.shards[i].front_deadline(keep, guard).map(|d| (d, i)))
+                    .min();
+                let Some((_, i)) = soonest else { break };
+                popped += u64::from(self.evict_from(i, guard, keep));
+                continue;
+            };
+            let s = &self.shards[i];
+            let (first, other) = s.fronts(keep, guard);
+            if instead.is_none_or(|(j, _)| j != i) && first > seen {
+                fronts.raise(i, seen, first); // the word was low: look again
+                continue;
             }
-            popped += 1;
+            match other {
+                None => instead = Some((i, u64::MAX)),
+                Some(d) if d != first && instead.is_none() => instead = Some((i, d)),
+                Some(_) => {
+                    let word = fronts.get(i);
+                    popped += u64::from(self.evict_from(i, guard, keep));
+                    self.shards[i].note_popped(word, guard);
+                    instead = None;
+                }
+            }
         }
         popped
+    }
+
+    /// Pops shard `i`'s first entry not of `keep` and settles it, counting what it did;
+    /// `false` if another thread popped it first.
+    fn evict_from(&self, i: usize, guard: &Guard, keep: Key<'_>) -> bool {
+        let c = &self.counters;
+        match self.shards[i].evict_front(keep, guard) {
+            Some(Settled::Reclaimed) => Counters::add(&c.evicted, 1),
+            Some(Settled::Rescheduled) => Counters::add(&c.rescheduled, 1),
+            Some(Settled::Stale) => Counters::add(&c.stale, 1),
+            None => return false,
+        }
+        true
     }
 
     /// Whether a session of `size` bytes fits the bounds as they stand, with no eviction and

@@ -60,6 +60,7 @@ impl Shard {
     pub(crate) fn sweep(&self, now: u64, guard: &Guard) -> Swept {
         let mut swept = Swept::default();
         let mut batch: SmallVec<[(u64, Arc<Node>); SWEEP_BATCH]> = SmallVec::new();
+        let seen = self.front_word();
         loop {
             while batch.len() < SWEEP_BATCH {
                 let Some(front) = self.expiry.front(guard) else {
@@ -75,6 +76,7 @@ impl Shard {
                 }
             }
             if batch.is_empty() {
+                self.note_popped(seen, guard);
                 return swept;
             }
             // Reads only, before settling any: load each popped node's version and look its
@@ -94,6 +96,13 @@ impl Shard {
     /// The deadline of this shard's first expiry entry that is not of `keep`'s token.
     pub(crate) fn front_deadline(&self, keep: Key<'_>, guard: &Guard) -> Option<u64> {
         self.front_not_of(keep, guard).map(|e| e.key().0)
+    }
+
+    /// The deadline of this shard's first expiry entry (`u64::MAX`: none), and of its first
+    /// entry not of `keep`'s token.
+    pub(crate) fn fronts(&self, keep: Key<'_>, guard: &Guard) -> (u64, Option<u64>) {
+        let first = self.expiry.front(guard).map_or(u64::MAX, |e| e.key().0);
+        (first, self.front_deadline(keep, guard))
     }
 
     /// The first expiry entry whose node is not `keep`'s token (matched by hash, then by

@@ -49,6 +49,7 @@ impl Shard {
         fence(Ordering::SeqCst);
         self.expiry
             .insert_if_absent((deadline, node.id()), || node.clone(), guard);
+        self.note_filed(deadline);
     }
 
     /// After a shortening commit moved `scheduled` from `old` down: removes the entry at

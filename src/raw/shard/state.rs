@@ -30,6 +30,8 @@ pub(crate) struct Shard {
     bytes: StatI64,
     /// The store-wide counters that bounds are checked against; only for bounded stores.
     usage: Option<std::sync::Arc<Usage>>,
+    /// This shard's place in the store (its word in [`Usage::fronts`]).
+    index: usize,
 }
 
 /// The bytes a session holds: its token and its data.
@@ -48,6 +50,7 @@ impl Shard {
         shard_bits: u32,
         sub_bits: u32,
         hints: bool,
+        index: usize,
     ) -> Self {
         // A hash index is one table; under loom one stand-in map models any split.
         let split = kind == TokenIndex::SkipList && !cfg!(memstore_loom);
@@ -60,7 +63,32 @@ impl Shard {
             sessions: StatI64::new(0),
             bytes: StatI64::new(0),
             usage,
+            index,
         }
+    }
+
+    /// After filing an entry at `deadline`: a bounded store's word for this shard's front.
+    #[inline]
+    pub(super) fn note_filed(&self, deadline: u64) {
+        if let Some(u) = &self.usage {
+            u.fronts.lower(self.index, deadline);
+        }
+    }
+
+    /// After popping entries (a cleanup pass, an eviction): a bounded store's word for this
+    /// shard's front moves up to the first entry left (from `seen`, the word as read before).
+    pub(crate) fn note_popped(&self, seen: u64, guard: &Guard) {
+        if let Some(u) = &self.usage {
+            let first = self.expiry.front(guard).map_or(u64::MAX, |e| e.key().0);
+            u.fronts.raise(self.index, seen, first);
+        }
+    }
+
+    /// This shard's word in a bounded store's fronts (`u64::MAX` when unbounded).
+    pub(super) fn front_word(&self) -> u64 {
+        self.usage
+            .as_ref()
+            .map_or(u64::MAX, |u| u.fronts.get(self.index))
     }
 
     /// The token index that holds `hash`.
