@@ -6,18 +6,11 @@
 
 mod e2e_support;
 
-use e2e_support::{build_server, Server};
+use e2e_support::{build_server, client_with, Server};
 use reqwest::cookie::Jar;
 use std::sync::Arc;
 
 const MESSAGE: &str = "Hello from a session!";
-
-fn client(jar: &Arc<Jar>) -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn sessions_survive_a_restart_through_the_snapshot() {
@@ -35,7 +28,7 @@ fn sessions_survive_a_restart_through_the_snapshot() {
         "{said:?}"
     );
     let (cookie, other_cookie) = rt.block_on(async {
-        let c = client(&jar);
+        let c = client_with(&jar);
         assert_eq!(e2e_support::get(&c, &first.base, "/put").await, "stored");
         assert_eq!(e2e_support::get(&c, &first.base, "/get").await, MESSAGE);
         // A second browser whose session must come back as its own.
@@ -64,7 +57,7 @@ fn sessions_survive_a_restart_through_the_snapshot() {
         "{said:?}"
     );
     rt.block_on(async {
-        let c = client(&jar); // a new connection, the same cookie jar
+        let c = client_with(&jar); // a new connection, the same cookie jar
         assert_eq!(e2e_support::get(&c, &second.base, "/get").await, MESSAGE);
         assert_eq!(
             e2e_support::session_cookie(&jar, &second.base).unwrap(),

@@ -14,11 +14,15 @@ use std::sync::Arc;
 /// A client with a cookie jar of its own (one browser).
 pub fn client() -> (Client, Arc<Jar>) {
     let jar = Arc::new(Jar::default());
-    let client = Client::builder()
+    (client_with(&jar), jar)
+}
+
+/// A client (a new connection) on the cookie jar `jar` (the same browser).
+pub fn client_with(jar: &Arc<Jar>) -> Client {
+    Client::builder()
         .cookie_provider(jar.clone())
         .build()
-        .unwrap();
-    (client, jar)
+        .unwrap()
 }
 
 /// GETs `base` + `path`, asserts a success status, returns the body.
