@@ -3,120 +3,23 @@
 //! wall-clock step does not stall snapshots, and a panicking snapshot is reported and the next
 //! one runs.
 //!
-//! Time is a [`TestClock`]: a [`ManualClock`] whose readings take a lock of the clock's own and
-//! tell the test each time one of the store's threads reads it. The tests wait for those
-//! reports or for a snapshot attempt (with a bound that only detects a hang), never sleep.
+//! Time is a [`TestClock`] (`tests/common/test_clock.rs`) watching every store thread: a
+//! `ManualClock` whose readings take a lock of the clock's own and tell the test each time one
+//! of the store's threads reads it (where no test waits on readings, a plain
+//! `common::clock()`). The tests wait for those reports or for a snapshot attempt (with a
+//! bound that only detects a hang), never sleep.
 
 mod capture;
+mod common;
 
-use memsession::{Clock, ClockWaker, ManualClock, MemStore};
+use common::test_clock::{drop_bounded, lock, started, wait_for, Gate, TestClock, Watch, HANG};
+use memsession::{Clock, MemStore};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::channel;
+use std::time::Duration;
 
-/// Long enough that only a hang reaches it.
-const HANG: Duration = Duration::from_secs(10);
 const INTERVAL: Duration = Duration::from_secs(10);
-
-/// What a store thread did with the clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Read {
-    /// It is about to take the clock's lock for a reading.
-    Enter,
-    /// It has read the clock (and released its lock).
-    Done,
-}
-
-/// Where a held save reports that it has started, and the gate it waits at.
-type Hold = (Sender<()>, Gate);
-
-#[derive(Debug, Clone)]
-struct TestClock {
-    time: ManualClock,
-    /// The clock's own lock: every reading takes it.
-    lock: Arc<Mutex<()>>,
-    reads: Arc<Mutex<Sender<Read>>>,
-    /// The next `now` on a store thread panics.
-    panic_next: Arc<AtomicBool>,
-    waker: Arc<Mutex<Option<ClockWaker>>>,
-    /// While set, a reading on the save thread reports itself here and waits at the gate.
-    hold_saves: Arc<Mutex<Option<Hold>>>,
-}
-
-/// The store's background threads are all named `memstore-...`.
-fn on_store_thread() -> bool {
-    std::thread::current()
-        .name()
-        .is_some_and(|n| n.starts_with("memstore-"))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl TestClock {
-    fn new() -> (TestClock, Receiver<Read>) {
-        let (tx, rx) = channel();
-        let clock = TestClock {
-            time: ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-            lock: Arc::new(Mutex::new(())),
-            reads: Arc::new(Mutex::new(tx)),
-            panic_next: Arc::new(AtomicBool::new(false)),
-            waker: Arc::new(Mutex::new(None)),
-            hold_saves: Arc::new(Mutex::new(None)),
-        };
-        (clock, rx)
-    }
-
-    fn report(&self, read: Read) {
-        if on_store_thread() {
-            let _ = lock(&self.reads).send(read);
-        }
-    }
-
-    fn waker(&self) -> ClockWaker {
-        lock(&self.waker).clone().expect("the store subscribed")
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> SystemTime {
-        self.report(Read::Enter);
-        if on_store_thread() && self.panic_next.swap(false, Ordering::SeqCst) {
-            panic!("injected: the test clock's `now` panics once");
-        }
-        if std::thread::current().name() == Some("memstore-snapshot") {
-            let held = lock(&self.hold_saves).clone();
-            if let Some((entered, gate)) = held {
-                let _ = entered.send(());
-                gate.wait();
-            }
-        }
-        let now = {
-            let _held = lock(&self.lock);
-            self.time.now()
-        };
-        self.report(Read::Done);
-        now
-    }
-
-    fn monotonic(&self) -> Duration {
-        self.report(Read::Enter);
-        let mono = {
-            let _held = lock(&self.lock);
-            self.time.monotonic()
-        };
-        self.report(Read::Done);
-        mono
-    }
-
-    fn subscribe(&self, waker: ClockWaker) {
-        *lock(&self.waker) = Some(waker.clone());
-        self.time.subscribe(waker);
-    }
-}
 
 /// A private directory, removed on drop.
 struct Dir(PathBuf);
@@ -150,56 +53,16 @@ fn snapshotting(clock: impl Clock, path: PathBuf) -> MemStore {
         .build()
 }
 
-/// The next report of a store thread; panics if none comes (the thread hangs or died).
-fn next_read(reads: &Receiver<Read>, what: &str) -> Read {
-    reads
-        .recv_timeout(HANG)
-        .unwrap_or_else(|_| panic!("{what}: no store thread read the clock for {HANG:?}"))
-}
-
-/// Waits until a store thread has finished a reading.
-fn started(reads: &Receiver<Read>) {
-    while next_read(reads, "start") != Read::Done {}
-}
-
-/// Drops `store` on another thread, failing (and leaking the stuck thread) if that hangs.
-fn drop_bounded(store: MemStore) {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        drop(store);
-        let _ = tx.send(());
-    });
-    rx.recv_timeout(HANG)
-        .expect("dropping the store hung: its background thread never exited");
-}
-
 /// Issue 20, defect 1: a clock that calls the store's waker while holding its own lock, which
 /// its readings also take, while the snapshot job reads it. Reading the clock under the
 /// mutex that the waker takes deadlocks both, and then `drop` hangs too.
 #[test]
 fn a_clock_waking_the_store_under_its_own_lock_does_not_deadlock_snapshots() {
     let d = Dir::new("locking-clock");
-    let (clock, reads) = TestClock::new();
+    let (clock, reads) = TestClock::new(Watch::Store);
     let store = snapshotting(clock.clone(), d.join("s.snap"));
     started(&reads);
-    let (done_tx, done_rx) = channel();
-    let c = clock.clone();
-    std::thread::spawn(move || {
-        let held = lock(&c.lock);
-        // Time passes (less than an interval): the waker wakes the store, whose background
-        // thread reads the clock and blocks on its lock (held here).
-        c.time.advance(Duration::from_secs(1));
-        let read = loop {
-            match reads.recv_timeout(HANG) {
-                Ok(Read::Done) => continue,
-                other => break other,
-            }
-        };
-        // The clock wakes the store again, still under its own lock.
-        c.waker().wake();
-        drop(held);
-        let _ = done_tx.send(read.is_ok());
-    });
+    let done_rx = clock.wake_under_own_lock(reads);
     match done_rx.recv_timeout(HANG) {
         Ok(read) => assert!(read, "no store thread read the clock after a wake"),
         Err(_) => {
@@ -220,7 +83,7 @@ fn a_clock_waking_the_store_under_its_own_lock_does_not_deadlock_snapshots() {
 #[test]
 fn a_backward_wall_clock_step_does_not_stall_snapshots() {
     let d = Dir::new("wall-step");
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let clock = common::clock();
     let store = snapshotting(clock.clone(), d.join("s.snap"));
     clock.set(clock.now() - Duration::from_secs(3600)); // the wall clock steps back 1 h
     clock.advance(INTERVAL); // one interval passes
@@ -244,7 +107,7 @@ fn a_backward_wall_clock_step_does_not_stall_snapshots() {
 #[test]
 fn a_panicking_snapshot_is_reported_and_the_next_one_runs() {
     let d = Dir::new("panic");
-    let (clock, reads) = TestClock::new();
+    let (clock, reads) = TestClock::new(Watch::Store);
     let store = snapshotting(clock.clone(), d.join("s.snap"));
     started(&reads);
     clock.panic_next.store(true, Ordering::SeqCst);
@@ -267,45 +130,12 @@ fn a_panicking_snapshot_is_reported_and_the_next_one_runs() {
     drop_bounded(store);
 }
 
-/// A gate that a test's stand-in save waits at until the test opens it.
-#[derive(Debug, Clone, Default)]
-struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
-
-impl Gate {
-    fn wait(&self) {
-        let (open, cv) = &*self.0;
-        let mut g = lock(open);
-        while !*g {
-            g = cv.wait(g).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    fn open(&self) {
-        let (open, cv) = &*self.0;
-        *lock(open) = true;
-        cv.notify_all();
-    }
-}
-
-/// Waits until `done` holds, re-checking after each clock reading of a store thread: the
-/// ticker updates the stats before it reads the clock again.
-fn wait_for(
-    store: &MemStore,
-    reads: &Receiver<Read>,
-    what: &str,
-    done: impl Fn(&MemStore) -> bool,
-) {
-    while !done(store) {
-        next_read(reads, what);
-    }
-}
-
 /// A save that takes long (here: until the test lets it end) never delays cleanup: passes
 /// come due and run, one per interval, while it runs; and a snapshot due meanwhile starts
 /// once it has ended (one save at a time).
 #[test]
 fn a_slow_snapshot_never_delays_cleanup() {
-    let (clock, reads) = TestClock::new();
+    let (clock, reads) = TestClock::new(Watch::Store);
     let gate = Gate::default();
     let (entered_tx, entered) = channel();
     let g = gate.clone();
@@ -351,7 +181,7 @@ fn a_slow_snapshot_never_delays_cleanup() {
 #[test]
 fn stop_cleanup_leaves_the_snapshots_running() {
     let d = Dir::new("stop-cleanup");
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let clock = common::clock();
     let store = MemStore::builder()
         .clock(clock.clone())
         .cleanup_interval(INTERVAL)
@@ -387,7 +217,7 @@ fn dropping_the_store_cancels_a_save_in_flight() {
     capture::install();
     let d = Dir::new("cancel");
     let path = d.join("s.snap");
-    let (clock, reads) = TestClock::new();
+    let (clock, reads) = TestClock::new(Watch::Store);
     let store = MemStore::builder()
         .name("t-cancel")
         .clock(clock.clone())
@@ -433,7 +263,7 @@ fn dropping_the_store_cancels_a_save_in_flight() {
 fn a_failed_directory_fsync_after_the_rename_is_a_save_with_the_error_noted() {
     let d = Dir::new("dir-sync");
     let path = d.join("s.snap");
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let clock = common::clock();
     let store = MemStore::builder()
         .clock(clock.clone())
         .cleanup_interval(Duration::ZERO)

@@ -1,9 +1,11 @@
-//! Shared helpers: a manual clock at a fixed start and every store configuration that the
-//! behaviour tests run over.
+//! Shared helpers: a manual clock at a fixed start, every store configuration that the
+//! behaviour tests run over, and the reporting clock of the background-work tests
+//! ([`test_clock`]).
 #![allow(dead_code)]
 
 pub mod histories;
 pub mod model;
+pub mod test_clock;
 
 pub use model::{token_index_for, token_indexes};
 
