@@ -101,8 +101,10 @@ impl Shard {
     /// The deadline of this shard's first expiry entry (`u64::MAX`: none), and of its first
     /// entry not of `keep`'s token.
     pub(crate) fn fronts(&self, keep: Key<'_>, guard: &Guard) -> (u64, Option<u64>) {
-        let first = self.expiry.front(guard).map_or(u64::MAX, |e| e.key().0);
-        (first, self.front_deadline(keep, guard))
+        match self.expiry.front(guard) {
+            None => (u64::MAX, None),
+            Some(e) => (e.key().0, skip_keep(e, keep).map(|e| e.key().0)),
+        }
     }
 
     /// The first expiry entry whose node is not `keep`'s token (matched by hash, then by
@@ -112,11 +114,7 @@ impl Shard {
         keep: Key<'_>,
         guard: &'g Guard,
     ) -> Option<Entry<'g, ExpKey, Arc<Node>>> {
-        let mut e = self.expiry.front(guard)?;
-        while e.value().hash == keep.hash && *e.value().token == *keep.token {
-            e = e.next()?;
-        }
-        Some(e)
+        skip_keep(self.expiry.front(guard)?, keep)
     }
 
     /// Eviction: pops the first expiry entry not of `keep` (the session committing now) and
@@ -182,4 +180,16 @@ impl Shard {
         }
         Settled::Rescheduled
     }
+}
+
+/// `e`, or the first entry after it, that is not of `keep`'s token (matched by hash, then by
+/// token: tokens that only share a hash are evictable).
+fn skip_keep<'g>(
+    mut e: Entry<'g, ExpKey, Arc<Node>>,
+    keep: Key<'_>,
+) -> Option<Entry<'g, ExpKey, Arc<Node>>> {
+    while e.value().hash == keep.hash && *e.value().token == *keep.token {
+        e = e.next()?;
+    }
+    Some(e)
 }
