@@ -361,11 +361,16 @@ impl Store {
         let mut instead: Option<(usize, u64)> = None;
         while b.maybe_over() && b.over() {
             let Some((i, seen)) = fronts.soonest(instead) else {
-                // Every word reads "none": read the shards themselves.
+                // Every word reads "none" (a raise raced a filing): read the shards
+                // themselves, and set the chosen shard's word from what was read.
                 let soonest = (0..self.shards.len())
-                    .filter_map(|i| self.shards[i].front_deadline(keep, guard).map(|d| (d, i)))
+                    .filter_map(|i| {
+                        let (first, other) = self.shards[i].fronts(keep, guard);
+                        other.map(|d| (d, first, i))
+                    })
                     .min();
-                let Some((_, i)) = soonest else { break };
+                let Some((_, first, i)) = soonest else { break };
+                fronts.lower(i, first);
                 popped += u64::from(self.evict_from(i, guard, keep));
                 continue;
             };

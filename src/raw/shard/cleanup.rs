@@ -93,11 +93,6 @@ impl Shard {
         }
     }
 
-    /// The deadline of this shard's first expiry entry that is not of `keep`'s token.
-    pub(crate) fn front_deadline(&self, keep: Key<'_>, guard: &Guard) -> Option<u64> {
-        self.front_not_of(keep, guard).map(|e| e.key().0)
-    }
-
     /// The deadline of this shard's first expiry entry (`u64::MAX`: none), and of its first
     /// entry not of `keep`'s token.
     pub(crate) fn fronts(&self, keep: Key<'_>, guard: &Guard) -> (u64, Option<u64>) {
