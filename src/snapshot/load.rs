@@ -97,26 +97,26 @@ const WINDOW_BYTES: usize = 16 << 20;
 type Window = Vec<Batch>;
 
 impl Inserter<'_> {
-    /// Inserts a window's records in the store's key order (file order among equal hashes,
-    /// so a token that appears twice keeps its first record, as in file order).
+    /// Inserts a window's records in the store's key order (file order among equal hashes;
+    /// a file never holds a token twice: the reader refuses a duplicate). Each token is
+    /// checked as UTF-8 once here, for its hash and its insert.
     pub(super) fn insert(&self, window: &[Batch], c: &mut Counts) {
-        let mut order: Vec<(u64, u32, u32)> =
+        let mut order: Vec<(u64, &str, &Batch, &Rec)> =
             Vec::with_capacity(window.iter().map(|b| b.recs.len()).sum());
-        for (bi, batch) in window.iter().enumerate() {
-            for (ri, rec) in batch.recs.iter().enumerate() {
-                let hash = self.store.hash(token_of(batch, rec));
-                order.push((hash, bi as u32, ri as u32));
+        for batch in window {
+            for rec in &batch.recs {
+                let token = token_of(batch, rec);
+                order.push((self.store.hash(token), token, batch, rec));
             }
         }
         order.sort_by_key(|o| o.0);
-        for (_, bi, ri) in order {
-            let batch = &window[bi as usize];
-            self.insert_one(batch, &batch.recs[ri as usize], c);
+        for (_, token, batch, rec) in order {
+            self.insert_one(batch, rec, token, c);
         }
     }
 
-    /// Inserts one record.
-    fn insert_one(&self, batch: &Batch, rec: &Rec, c: &mut Counts) {
+    /// Inserts one record, whose token is `token`.
+    fn insert_one(&self, batch: &Batch, rec: &Rec, token: &str, c: &mut Counts) {
         let inner = self.store;
         let block = &batch.block;
         let now = inner.clock.now_nanos();
@@ -124,7 +124,6 @@ impl Inserter<'_> {
             c.expired += 1;
             return;
         }
-        let token = token_of(batch, rec);
         let size = token.len() + (rec.data.1 - rec.data.0);
         if !self.fits(size, now) {
             c.refused += 1;
