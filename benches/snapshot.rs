@@ -102,12 +102,17 @@ fn tokens(n: usize, seed: u64) -> Vec<String> {
         .collect()
 }
 
+/// A store holding `tokens`, each session expiring at its own time within the half hour
+/// after the next one (as idle timeouts spread them), so that expiry order is unrelated to
+/// token order, as in a server's snapshot.
 fn filled(tokens: &[String]) -> MemStore {
     let store = MemStore::builder().cleanup_interval(Duration::ZERO).build();
-    let expiry = SystemTime::now() + Duration::from_secs(3600);
+    let base = SystemTime::now() + Duration::from_secs(3600);
     let data = vec![b'x'; DATA_LEN];
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
     for t in tokens {
-        store.commit(t, data.clone(), expiry).unwrap();
+        let spread = Duration::from_millis(rng.random_range(0..30 * 60 * 1000));
+        store.commit(t, data.clone(), base + spread).unwrap();
     }
     store
 }

@@ -79,6 +79,9 @@ pub mod loom_bugs {
         /// A publish that evicts another hint never releases the evicted hint's count: its
         /// node, and the versions it holds, leak (H1).
         HintCountLost,
+        /// A snapshot load's window forgets the expiry entries it deferred: its fresh
+        /// sessions are linked with no entry, so cleanup never reclaims them (I2).
+        UnfiledNeverFiled,
         /// A look-up follows a hint whose tag matches without comparing hash and token: a
         /// read of another token's session (H3).
         HintUnchecked,

@@ -190,6 +190,34 @@ fn load_skips_expired_sessions_and_keeps_newer_ones() {
 }
 
 #[test]
+fn a_load_files_every_session_at_its_own_deadline() {
+    // Deadlines unrelated to token order, as in a server's snapshot: a load files a window's
+    // expiry entries after linking it, in deadline order. Each must stand at its session's
+    // deadline (I2), and a pass then reclaims exactly the sessions that are over.
+    let c = clock();
+    let s = store_on(&c);
+    let secs = |i: u64| 1 + (i * 7919) % 3000; // a permutation of 1..=3000
+    for i in 0..3000 {
+        s.commit(
+            &format!("token{i}"),
+            "x",
+            c.now() + Duration::from_secs(secs(i)),
+        )
+        .unwrap();
+    }
+    let t = store_on(&c);
+    assert_eq!(t.load_from(&snapshot_of(&s)[..]).unwrap().loaded, 3000);
+    assert_eq!(t.check_invariants(), Ok(0), "no entry missing, none stale");
+    assert_eq!(t.stats().expiry_entries, 3000);
+    c.advance(Duration::from_secs(1000));
+    assert_eq!(t.cleanup_now(), 1000);
+    for i in 0..3000 {
+        let want = (secs(i) > 1000).then(|| c.now() + Duration::from_secs(secs(i) - 1000));
+        assert_eq!(t.expiry(&format!("token{i}")), want, "token{i}");
+    }
+}
+
+#[test]
 fn a_long_load_keeps_every_block_before_a_damaged_one() {
     // More records than an inserter takes at once, so the blocks before the damage span
     // several of its windows, and the last one is cut short by the damage.

@@ -488,6 +488,45 @@ fn commit_new_race(expired: bool) {
     drain(&clock, &store);
 }
 
+/// A snapshot load (one inserter: the model's own thread) links `t` and `u` and files their
+/// expiry entries only once its window is linked, while one thread deletes `t` and another
+/// commits `u` with a shorter deadline (before or after the load links it). The commit of
+/// `u` is never undone (a load only inserts where no live session is); at quiescence I2
+/// holds, with at most two stale entries (an orphan of `t`, the load's entry of a shortened
+/// `u`); a cleanup past every deadline empties the store: no loaded session is left without
+/// an entry (the deferred filing, DESIGN.md's "Snapshot load").
+pub fn load_delete_shorten() {
+    let (clock, store) = world(5);
+    let snapshot = {
+        let src = MemStore::builder()
+            .clock(clock.clone())
+            .cleanup_interval(Duration::ZERO)
+            .shards(1)
+            .build();
+        commit(&src, "t", "t", 20);
+        commit(&src, "u", "u", 20);
+        let mut buf = Vec::new();
+        src.save_to(&mut buf).expect("a save to memory");
+        buf
+    };
+    let a = spawn(&store, move |s| {
+        s.load_from(&snapshot[..]).expect("a valid snapshot")
+    });
+    let b = spawn(&store, |s| s.delete("t"));
+    let c = spawn(&store, |s| commit(s, "u", "u2", 10));
+    let report = a.join().unwrap();
+    b.join().unwrap();
+    c.join().unwrap();
+    assert!(is(&find(&store, "u"), "u2"), "a load undid a commit");
+    assert_eq!(
+        report.loaded + report.present,
+        2,
+        "every record loaded or found present: {report:?}"
+    );
+    quiescent(&store, 2);
+    drain(&clock, &store);
+}
+
 /// commit_new on an absent token, two callers and a cleanup.
 pub fn commit_new_fresh() {
     commit_new_race(false);

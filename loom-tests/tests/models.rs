@@ -123,6 +123,15 @@ fn commit_new_fresh() {
 }
 
 #[test]
+fn load_delete_shorten() {
+    m::check(
+        "load_delete_shorten",
+        Bound::Preemptions(4),
+        m::load_delete_shorten,
+    );
+}
+
+#[test]
 fn commit_new_expired() {
     m::check(
         "commit_new_expired",

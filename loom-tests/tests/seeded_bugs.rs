@@ -17,6 +17,16 @@ fn file_before_lower() {
 }
 
 #[test]
+fn unfiled_never_filed() {
+    m::check_bug(
+        Bug::UnfiledNeverFiled,
+        "load_delete_shorten",
+        Bound::Preemptions(3),
+        m::load_delete_shorten,
+    );
+}
+
+#[test]
 fn lower_without_filing() {
     m::check_bug(
         Bug::LowerWithoutFiling,

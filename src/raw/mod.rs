@@ -34,16 +34,18 @@ pub use version::FIND_COPY_LIMIT;
 
 pub(crate) use bounds::Bounds;
 pub(crate) use counters::{Counters, ReadStats};
-pub(crate) use shard::{Settled, Shard, Swept};
+pub(crate) use shard::{Settled, Shard, Swept, Unfiled};
 pub(crate) use token_index::Key;
 pub(crate) use version::Version;
 
 use crate::clock::{self, StoreClock};
+use crate::seeded_bugs::seeded_bug;
 use crate::sync::{self, Guard};
 use crate::Error;
 use ahash::RandomState;
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Skiplists that hold a store's token index (split across its shards): a descent costs
@@ -221,20 +223,67 @@ impl Store {
         data: Bytes,
         deadline: u64,
     ) -> Result<bool, Error> {
+        let (shard, key) = self.route(token);
+        self.insert_new(shard, key, data, deadline, None)
+    }
+
+    /// A snapshot load's [`commit_new`](Self::commit_new): the token's `hash` computed by
+    /// the caller (who sorted by it), and a fresh session's expiry entry left in `unfiled`
+    /// for [`file_unfiled`](Self::file_unfiled), so that a window's entries are filed in
+    /// deadline order rather than each at a random place in its shard's expiry index.
+    pub(crate) fn load_new(
+        &self,
+        hash: u64,
+        token: &str,
+        data: Bytes,
+        deadline: u64,
+        unfiled: &mut Unfiled,
+    ) -> Result<bool, Error> {
+        let key = Key {
+            hash,
+            token: token.as_bytes(),
+        };
+        let shard = &self.shards[self.shard_index(hash)];
+        self.insert_new(shard, key, data, deadline, Some(unfiled))
+    }
+
+    /// Files the expiry entries that [`load_new`](Self::load_new) left, shard by shard in
+    /// deadline order (each insert then follows the last one's path), and empties `unfiled`.
+    pub(crate) fn file_unfiled(&self, unfiled: &mut Unfiled) {
+        if seeded_bug!(UnfiledNeverFiled) {
+            unfiled.clear(); // BUG (loom only): the window's entries are never filed.
+        }
+        unfiled.sort_unstable_by_key(|(shard, dl, node)| (*shard, *dl, Arc::as_ptr(node)));
+        for chunk in unfiled.chunks(256) {
+            let guard = sync::pin(); // a short pin per chunk: reclamation is not held back
+            for (shard, dl, node) in chunk {
+                self.shards[*shard].file_fresh(*dl, node, &guard);
+            }
+        }
+        unfiled.clear();
+    }
+
+    fn insert_new(
+        &self,
+        shard: &Shard,
+        key: Key<'_>,
+        data: Bytes,
+        deadline: u64,
+        unfiled: Option<&mut Unfiled>,
+    ) -> Result<bool, Error> {
         let now = self.clock.now_nanos();
         let guard = sync::pin();
-        let (shard, key) = self.route(token);
         if deadline <= now {
             return Ok(shard.find(key, || now, &guard).is_err());
         }
-        if let Err(e) = self.admit(shard, key, token.len() + data.len(), now, &guard) {
+        if let Err(e) = self.admit(shard, key, key.token.len() + data.len(), now, &guard) {
             // A live session holds the token: nothing would be inserted, so nothing is refused.
             return match shard.find(key, || now, &guard) {
                 Ok(_) => Ok(false),
                 Err(_) => Err(e),
             };
         }
-        let inserted = shard.commit_new(key, data, deadline, now, &guard);
+        let inserted = shard.commit_new(key, data, deadline, now, unfiled, &guard);
         let popped = self.evict(key, &guard);
         drop(guard);
         sync::help_collect(popped);

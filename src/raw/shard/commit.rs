@@ -14,10 +14,16 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
+/// Fresh nodes linked but not yet filed in their shard's expiry index: (shard index,
+/// deadline, node). A snapshot load files a window's entries together, in each shard's
+/// deadline order (`Store::file_unfiled`).
+pub(crate) type Unfiled = Vec<(usize, u64, Arc<Node>)>;
+
 impl Shard {
     /// Links a fresh node for `key` holding `v` (insert-if-absent), files its entry after
     /// the link (I2; a delete that slips in between leaves the entry an orphan, dropped by
-    /// cleanup: I5), then publishes its hint (H2). `Err(v, node)` if a node holds the token
+    /// cleanup: I5), or leaves it to `unfiled` (a load's: filed later, still after the
+    /// link), then publishes its hint (H2). `Err(v, node)` if a node holds the token
     /// already: `v` taken back out of our node, which was built but never published, and
     /// the node that holds the token (published as a hint if live; `None`: it went before
     /// it could be read, look again).
@@ -25,6 +31,7 @@ impl Shard {
         &self,
         key: Key<'_>,
         v: Owned,
+        unfiled: Option<&mut Unfiled>,
         guard: &Guard,
     ) -> Result<(), (Owned, Option<Arc<Node>>)> {
         let (dl, held) = (v.deadline, size(key.token, v.data()));
@@ -37,7 +44,11 @@ impl Shard {
         let held_by = match self.tokens_of(node.hash).insert(&node, guard) {
             Ok(()) => {
                 self.account(1, held);
-                self.file(dl, &node, guard); // I2: file after the link.
+                match unfiled {
+                    // I2: file after the link (now, or once the load's window is linked).
+                    Some(u) => u.push((self.index, dl, node.clone())),
+                    None => self.file(dl, &node, guard),
+                }
                 if let Some(h) = &self.hints {
                     h.publish(&node, guard);
                     h.grow_if_needed(self.len(), guard);
@@ -71,6 +82,7 @@ impl Shard {
         key: Key<'_>,
         new: Owned,
         fresh: R,
+        mut unfiled: Option<&mut Unfiled>,
         guard: &Guard,
         mut existing: impl FnMut(&Arc<Node>, Owned) -> Result<R, Owned>,
     ) -> R {
@@ -88,7 +100,12 @@ impl Shard {
             new = match found {
                 Some(Ok(r)) => return r,
                 Some(Err(back)) => back,
-                None => match self.link_fresh(key, held.take().expect("version"), guard) {
+                None => match self.link_fresh(
+                    key,
+                    held.take().expect("version"),
+                    unfiled.as_deref_mut(),
+                    guard,
+                ) {
                     Ok(()) => return fresh,
                     Err((back, None)) => back,
                     Err((back, Some(node))) => match existing(&node, back) {
@@ -102,26 +119,36 @@ impl Shard {
 
     /// Inserts or overwrites `key`'s session. `deadline` must be in the future.
     pub(crate) fn commit(&self, key: Key<'_>, data: Bytes, deadline: u64, guard: &Guard) {
-        self.upsert(key, Version::new(data, deadline), (), guard, |node, new| {
-            if seeded_bug!(OverwriteRemoveInsert) && self.unlink(node, guard) {
-                return Err(new); // BUG (loom only): unlink the node, then link a new one.
-            }
-            let (done, spare) = self.update(node, Some(new), guard, |_, spare| {
-                Step::Put(spare.take().expect("version"))
-            });
-            match done {
-                Updated::Swapped => {
-                    // Handshake, commit side: the version is written; read `scheduled` by RMW.
-                    self.lower(node, deadline, guard);
-                    Ok(())
+        self.upsert(
+            key,
+            Version::new(data, deadline),
+            (),
+            None,
+            guard,
+            |node, new| {
+                if seeded_bug!(OverwriteRemoveInsert) && self.unlink(node, guard) {
+                    return Err(new); // BUG (loom only): unlink the node, then link a new one.
                 }
-                Updated::Gone | Updated::Stopped((), _) => Err(spare.expect("version given back")),
-            }
-        })
+                let (done, spare) = self.update(node, Some(new), guard, |_, spare| {
+                    Step::Put(spare.take().expect("version"))
+                });
+                match done {
+                    Updated::Swapped => {
+                        // Handshake, commit side: the version is written; read `scheduled` by RMW.
+                        self.lower(node, deadline, guard);
+                        Ok(())
+                    }
+                    Updated::Gone | Updated::Stopped((), _) => {
+                        Err(spare.expect("version given back"))
+                    }
+                }
+            },
+        )
     }
 
     /// Inserts `key`'s session only if no live session holds the token; `true` if it did.
-    /// `deadline` must be after `now`.
+    /// `deadline` must be after `now`. With `unfiled` (a load), a fresh node's expiry entry
+    /// is left to the caller, who files it with [`Shard::file_fresh`].
     ///
     /// Of racing inserters of a fresh token exactly one links its node (the index's
     /// insert-if-absent), and it files the entry after the link (I2), as commit does. On an
@@ -135,12 +162,14 @@ impl Shard {
         data: Bytes,
         deadline: u64,
         now: u64,
+        unfiled: Option<&mut Unfiled>,
         guard: &Guard,
     ) -> bool {
         self.upsert(
             key,
             Version::new(data, deadline),
             true,
+            unfiled,
             guard,
             |node, new| {
                 let (done, spare) = self.update(node, Some(new), guard, |v, spare| {

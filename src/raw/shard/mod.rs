@@ -38,5 +38,6 @@ mod state;
 mod update;
 
 pub(crate) use cleanup::{Settled, Swept};
+pub(crate) use commit::Unfiled;
 pub(crate) use read::Miss;
 pub(crate) use state::Shard;

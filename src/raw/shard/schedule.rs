@@ -40,6 +40,13 @@ impl Shard {
         }
     }
 
+    /// Files the entry of a fresh node that [`Shard::commit_new`] linked at `deadline` and
+    /// left unfiled: what its link would have filed, later (I2: still after the link; a
+    /// delete or shortening commit in between leaves it an orphan or stale: I5).
+    pub(crate) fn file_fresh(&self, deadline: u64, node: &Arc<Node>, guard: &Guard) {
+        self.file(deadline, node, guard);
+    }
+
     /// Files an expiry entry for `node` at `deadline`, which the caller has just made
     /// `scheduled` (or, for a fresh node, its first). An entry already under that key is
     /// reused; the fence pairs with [`drop_stale`](Self::drop_stale)'s: either this filing

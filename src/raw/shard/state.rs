@@ -31,7 +31,7 @@ pub(crate) struct Shard {
     /// The store-wide counters that bounds are checked against; only for bounded stores.
     usage: Option<std::sync::Arc<Usage>>,
     /// This shard's place in the store (its word in [`Usage::fronts`]).
-    index: usize,
+    pub(super) index: usize,
 }
 
 /// The bytes a session holds: its token and its data.
