@@ -73,12 +73,13 @@
 //!
 //! # Correctness
 //! The concurrency protocol (commit and its conditional forms, delete, find, cleanup,
-//! eviction, the hint table, and the background thread's ticks and stop) is model-checked
-//! with [loom](https://docs.rs/loom): `loom-tests/` explores every interleaving of 27 small
-//! models (12 exhaustively, 15 within a preemption bound) and runs in CI. What runs under loom
+//! eviction, the hint table, a snapshot load's filing, and the background thread's ticks
+//! and stop) is model-checked with [loom](https://docs.rs/loom): `loom-tests/` explores
+//! every interleaving of 28 small models (12 exhaustively, 16 within a preemption bound)
+//! and runs in CI. What runs under loom
 //! is the code this crate ships: every atomic, lock, thread and epoch guard the protocol
 //! depends on goes through one facade module, which `--cfg memstore_loom` turns into loom's.
-//! Sixteen seeded protocol bugs (switches that exist only in loom builds) each make their
+//! Seventeen seeded protocol bugs (switches that exist only in loom builds) each make their
 //! model fail. `bash loom-tests/run.sh` runs it all (a few minutes on two cores).
 //!
 //! The design notes (`DESIGN.md` at the repository root) are the one statement of the steps
