@@ -117,6 +117,7 @@ impl Table {
 
     /// Calls `f` with the node of each occupied way. The caller loaded this table under
     /// `guard` (so, by H1, every node a way holds lives until `guard` unpins).
+    #[cfg(feature = "test-hooks")]
     fn each_node(&self, _guard: &Guard, mut f: impl FnMut(&Arc<Node>)) {
         for b in self.buckets.iter() {
             for w in &b.ways {
@@ -248,15 +249,21 @@ impl Hints {
         if node.version.load(guard).get().is_none() {
             return;
         }
+        // The way's own count (H1).
+        let counted = Arc::into_raw(node.clone()) as usize;
+        self.place(t, node, counted, guard);
+    }
+
+    /// Puts `node`'s hint into `t`, with `counted`: a count of `node` (its address) that the
+    /// caller owns and hands to the way (H1).
+    fn place(&self, t: &Table, node: &Node, counted: usize, guard: &Guard) {
         let b = t.bucket(node.hash);
-        let p = addr(node);
+        let p = counted;
+        debug_assert_eq!(p, node as *const Node as usize);
         // A free way, else one the hash picks: evicting a hint only costs its token a descent.
         let way = (0..WAYS)
             .find(|&w| b.ways[w].load(Ordering::Relaxed) == 0)
             .unwrap_or((node.hash >> 48) as usize % WAYS);
-        // The way's own count (H1).
-        let counted = Arc::into_raw(node.clone()) as usize;
-        debug_assert_eq!(counted, p);
         let old = b.ways[way].swap(counted, Ordering::AcqRel);
         // BUG (loom only): HintCountLost never releases the evicted hint's count.
         if !seeded_bug!(HintCountLost) {
@@ -295,8 +302,11 @@ impl Hints {
     }
 
     /// Doubles the table if `sessions` outgrew it; a no-op if another thread is growing it.
-    /// The grower swaps the new table in, then publishes the old table's live hints into it
-    /// (H2 for each), all under the caller's one guard.
+    /// The grower swaps the new table in, then moves the old table's live hints into it,
+    /// each with the count its old way held (H1: the count changes ways, never released on
+    /// the way; H2 for each), all under the caller's one guard. Moving, not copying, leaves
+    /// the retired table's drop (on whichever thread collects it) no count to release: it
+    /// would otherwise touch every node once more.
     pub(crate) fn grow_if_needed(&self, sessions: usize, guard: &Guard) {
         let cur = self.table.load(guard);
         let Some(old) = cur.get() else { return };
@@ -315,7 +325,23 @@ impl Hints {
             // The old table is retired to the epoch only now, after `guard` was pinned, and
             // its counts are released when it drops (H1): its nodes live while we copy.
             let next = self.current(guard);
-            old.each_node(guard, |node| self.publish_into(next, node, guard));
+            for w in old.buckets.iter().flat_map(|b| b.ways.iter()) {
+                // Take the way's count out (a publisher still writing to the old table
+                // leaves its count there, for the table's drop to release).
+                let p = w.swap(0, Ordering::AcqRel);
+                if p == 0 {
+                    continue;
+                }
+                // SAFETY: as in `Hints::get`: `p` came from `Arc::into_raw`, and the count
+                // taken out of its way is now ours, so the node lives; the rebuilt `Arc` is
+                // never dropped (the count goes to a way, or to `retire`).
+                let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
+                if node.version.load(guard).get().is_none() {
+                    retire(p, guard); // no use for a dead hint; its count released (H1)
+                } else {
+                    self.place(next, &node, p, guard);
+                }
+            }
         }
         self.growing.store(false, Ordering::Release);
     }
