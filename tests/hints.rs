@@ -77,6 +77,51 @@ fn the_table_grows_counts_its_memory_and_leaves_no_dead_hints() {
     m.check_invariants().unwrap();
 }
 
+/// A doubling moves the old table's hints a step per fresh commit, not all at once: while a
+/// move is in progress both tables are counted and every session is still found, and a
+/// cleanup pass finishes the move (the old table's memory goes).
+#[test]
+fn a_doubling_moves_hints_in_steps_and_cleanup_finishes_it() {
+    let c = clock();
+    let m = MemStore::builder()
+        .clock(c.clone())
+        .cleanup_interval(Duration::ZERO)
+        .shards(1)
+        .build();
+    let mut prev = m.stats().hint_table_bytes;
+    let mut moving = None;
+    for i in 0..20_000 {
+        m.commit(&token(i), format!("v{i}"), after(&c, 100))
+            .unwrap();
+        let now = m.stats().hint_table_bytes;
+        if now == 3 * prev {
+            // The new table (twice the old) and the old one, still being moved out of.
+            moving = Some((i + 1, prev));
+            break;
+        }
+        prev = now;
+    }
+    let (n, old) = moving.expect("a doubling left hints to move in a later step");
+    for i in 0..n {
+        assert_eq!(m.find(&token(i)).unwrap(), format!("v{i}"), "mid-move");
+    }
+    m.cleanup_now();
+    assert_eq!(
+        m.stats().hint_table_bytes,
+        2 * old,
+        "the pass finished the move"
+    );
+    for i in 0..n {
+        assert_eq!(
+            m.find(&token(i)).unwrap(),
+            format!("v{i}"),
+            "after the move"
+        );
+    }
+    assert_eq!(m.dead_hints_for_tests(), 0);
+    m.check_invariants().unwrap();
+}
+
 /// The same operations with and without the table give the same answers (a re-linked
 /// token after a delete included: its old hint is dead, never "absent").
 #[test]

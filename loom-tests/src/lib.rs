@@ -916,8 +916,9 @@ pub fn hint_shared_bucket() {
     drain(&clock, &store);
 }
 
-/// A fresh commit that doubles the hint table (copying the hints of the old table into the
-/// new) racing a delete of a session whose hint it copies, and a reader of that session.
+/// A fresh commit that doubles the hint table (moving the old table's hints into the new
+/// one: under loom one step, the grower's) racing a delete of a session whose hint it moves,
+/// and a reader of that session (between the swap and the step it reads the old buckets).
 /// H1/H2 across a resize: every count released, no hint left to the tombstoned node in the
 /// current table; I1.
 pub fn hint_grow_delete() {

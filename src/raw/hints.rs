@@ -12,7 +12,8 @@
 //! a node whose tag matches. The bucket is picked by the hash's low bits (the shard and the
 //! sub-skiplist take its top bits). A shard's table doubles when its sessions outgrow
 //! [`LOAD`] per bucket: the grower swaps in the new table (an epoch-managed pointer; the old
-//! one is retired to the epoch) and then publishes the old table's hints into it.
+//! one is retired to the epoch), which holds the old buckets until their hints are moved into
+//! it, [`MOVE_STEP`] buckets per fresh commit (and the rest by a cleanup pass).
 //!
 //! # The protocol
 //! H1 (counted ways: a way owns one `Arc` count of its node, released only through the
@@ -98,21 +99,47 @@ impl Bucket {
     }
 }
 
+/// Buckets a doubling moves per step: a step is one fresh commit's (or a cleanup pass's)
+/// share of the work, so no single call moves a whole table.
+#[cfg(not(memstore_loom))]
+const MOVE_STEP: usize = 64;
+#[cfg(memstore_loom)]
+const MOVE_STEP: usize = 1;
+
 /// One table: a power of two of buckets.
 pub(crate) struct Table {
-    buckets: Box<[Bucket]>,
+    /// Shared with the next table while a doubling moves their hints out (`from`).
+    buckets: Arc<[Bucket]>,
+    /// The previous table's buckets while their hints are being moved into this table (the
+    /// tombstone once all are moved; `None` for a shard's first table).
+    from: Option<Slot<From>>,
+    /// The next bucket of `from` to claim, and the buckets of `from` moved.
+    next: AtomicUsize,
+    moved: AtomicUsize,
 }
 
+/// The buckets a doubling moves hints out of.
+struct From(Arc<[Bucket]>);
+
 impl Table {
-    fn new(buckets: usize) -> Self {
+    fn new(buckets: usize, from: Option<Arc<[Bucket]>>) -> Self {
         Table {
             buckets: (0..buckets).map(|_| Bucket::new()).collect(),
+            from: from.map(|b| Slot::new(owned(From(b)))),
+            next: AtomicUsize::new(0),
+            moved: AtomicUsize::new(0),
         }
+    }
+
+    /// The buckets this table's hints are still being moved from, if any.
+    #[inline]
+    fn moving<'g>(&self, guard: &'g Guard) -> Option<&'g [Bucket]> {
+        Some(&self.from.as_ref()?.load(guard).get()?.0)
     }
 
     #[inline]
     fn bucket(&self, hash: u64) -> &Bucket {
-        &self.buckets[hash as usize & (self.buckets.len() - 1)]
+        bucket_of(&self.buckets, hash)
     }
 
     /// Calls `f` with the node of each occupied way. The caller loaded this table under
@@ -133,6 +160,12 @@ impl Table {
             }
         }
     }
+}
+
+/// The bucket of `hash` among `buckets` (a power of two of them).
+#[inline]
+fn bucket_of(buckets: &[Bucket], hash: u64) -> &Bucket {
+    &buckets[hash as usize & (buckets.len() - 1)]
 }
 
 /// The tag of a hash: bits that neither the bucket index (low bits) nor the shard and
@@ -178,7 +211,7 @@ pub(crate) struct Hints {
 impl Hints {
     pub(crate) fn new() -> Self {
         Hints {
-            table: Slot::new(owned(Table::new(FIRST_BUCKETS))),
+            table: Slot::new(owned(Table::new(FIRST_BUCKETS, None))),
             growing: AtomicBool::new(false),
         }
     }
@@ -209,34 +242,16 @@ impl Hints {
     /// found by a descent may.
     #[inline]
     pub(crate) fn get<'g>(&self, key: Key<'_>, guard: &'g Guard) -> Option<HintedNode<'g>> {
-        let b = self.current(guard).bucket(key.hash);
-        let mut m = b.matching(tag(key.hash));
-        while m != 0 {
-            let way = m.trailing_zeros() as usize;
-            m &= m - 1;
-            let p = b.ways[way].load(Ordering::Acquire);
-            if p == 0 {
-                continue;
-            }
-            // SAFETY: `p` was loaded from a way under `guard`, and a way's count is released
-            // only through the epoch after the address left the way (H1 in DESIGN.md), so
-            // the node lives at least until `guard` unpins; every address in a way came from
-            // `Arc::into_raw`. The rebuilt `Arc` is never dropped (`ManuallyDrop`), so the
-            // count it does not own is never released.
-            let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
-            let same = seeded_bug!(HintUnchecked) // BUG (loom only): trust the tag.
-                || (node.hash == key.hash && same_token(&node.token, key.token));
-            if !same {
-                continue;
-            }
-            // A dead hint: the token may be held by a newer node; the descent finds it.
-            node.version.load(guard).get()?;
-            return Some(HintedNode {
-                node,
-                _guard: std::marker::PhantomData,
-            });
+        let t = self.current(guard);
+        match look(t.bucket(key.hash), key, guard) {
+            Look::Live(node) => Some(node),
+            Look::Dead => None,
+            // Not moved yet by a doubling in progress: the previous table may hold it.
+            Look::Missing => match look(bucket_of(t.moving(guard)?, key.hash), key, guard) {
+                Look::Live(node) => Some(node),
+                Look::Dead | Look::Missing => None,
+            },
         }
-        None
     }
 
     /// Publishes a hint to `node`, which the caller found linked under its guard (H2).
@@ -301,16 +316,20 @@ impl Hints {
         }
     }
 
-    /// Doubles the table if `sessions` outgrew it; a no-op if another thread is growing it.
-    /// The grower swaps the new table in, then moves the old table's live hints into it,
-    /// each with the count its old way held (H1: the count changes ways, never released on
-    /// the way; H2 for each), all under the caller's one guard. Moving, not copying, leaves
-    /// the retired table's drop (on whichever thread collects it) no count to release: it
-    /// would otherwise touch every node once more.
+    /// Doubles the table if `sessions` outgrew it, or moves one step of a doubling in
+    /// progress; a no-op if another thread is starting a doubling. The grower swaps the new
+    /// table in (it holds the old one's buckets in `from`); the old table's hints are then
+    /// moved [`MOVE_STEP`] buckets per call, by the grower and every later fresh commit and
+    /// by cleanup passes ([`Hints::finish_move`]), so no commit pays for a whole table. Until
+    /// a hint is moved, look-ups find it in `from`.
     pub(crate) fn grow_if_needed(&self, sessions: usize, guard: &Guard) {
         let cur = self.table.load(guard);
-        let Some(old) = cur.get() else { return };
-        if sessions <= old.buckets.len() * LOAD {
+        let Some(t) = cur.get() else { return };
+        if t.moving(guard).is_some() {
+            self.move_step(t, guard);
+            return;
+        }
+        if sessions <= t.buckets.len() * LOAD {
             return;
         }
         if self
@@ -320,30 +339,64 @@ impl Hints {
         {
             return;
         }
-        let new = owned(Table::new(old.buckets.len() * 2));
-        if self.table.compare_exchange(cur, new, guard).is_ok() {
-            // The old table is retired to the epoch only now, after `guard` was pinned, and
-            // its counts are released when it drops (H1): its nodes live while we copy.
-            let next = self.current(guard);
-            for w in old.buckets.iter().flat_map(|b| b.ways.iter()) {
-                // Take the way's count out (a publisher still writing to the old table
-                // leaves its count there, for the table's drop to release).
-                let p = w.swap(0, Ordering::AcqRel);
-                if p == 0 {
-                    continue;
-                }
-                // SAFETY: as in `Hints::get`: `p` came from `Arc::into_raw`, and the count
-                // taken out of its way is now ours, so the node lives; the rebuilt `Arc` is
-                // never dropped (the count goes to a way, or to `retire`).
-                let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
-                if node.version.load(guard).get().is_none() {
-                    retire(p, guard); // no use for a dead hint; its count released (H1)
-                } else {
-                    self.place(next, &node, p, guard);
-                }
+        let new = owned(Table::new(t.buckets.len() * 2, Some(t.buckets.clone())));
+        if self.table.compare_exchange(cur, new, guard).is_err() {
+            self.growing.store(false, Ordering::Release);
+            return;
+        }
+        // The flag stays taken until the last step of the move clears it; the grower takes
+        // the first step (only growers swap tables, so the current one is ours).
+        self.move_step(self.current(guard), guard);
+    }
+
+    /// Moves every hint a doubling in progress has left (a cleanup pass's share).
+    pub(crate) fn finish_move(&self, guard: &Guard) {
+        let t = self.current(guard);
+        while t.moving(guard).is_some() && self.move_step(t, guard) {}
+    }
+
+    /// Claims the next [`MOVE_STEP`] buckets of `t.from` and moves their hints into `t`, each
+    /// with the count its old way held (H1: the count changes ways and is never released on
+    /// the way; a tombstoned node's count is retired; H2 for each). `false` when nothing was
+    /// left to claim. The step that completes the move retires `from` (its buckets drop, and
+    /// release what a publisher wrote there after the swap, once no thread can reach them)
+    /// and lets the next doubling start.
+    fn move_step(&self, t: &Table, guard: &Guard) -> bool {
+        let (Some(from), Some(slot)) = (t.moving(guard), t.from.as_ref()) else {
+            return false;
+        };
+        let start = t.next.fetch_add(MOVE_STEP, Ordering::Relaxed);
+        if start >= from.len() {
+            return false;
+        }
+        let end = from.len().min(start + MOVE_STEP);
+        for w in from[start..end].iter().flat_map(|b| b.ways.iter()) {
+            // Take the way's count out (a publisher still writing to the old table leaves
+            // its count there, for the buckets' drop to release).
+            let p = w.swap(0, Ordering::AcqRel);
+            if p == 0 {
+                continue;
+            }
+            // SAFETY: as in `look`: `p` came from `Arc::into_raw`, and the count taken out of
+            // its way is now ours, so the node lives; the rebuilt `Arc` is never dropped (the
+            // count goes to a way, or to `retire`).
+            let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
+            let b = t.bucket(node.hash);
+            let there = b.ways.iter().any(|w| w.load(Ordering::Relaxed) == p);
+            if there || node.version.load(guard).get().is_none() {
+                // Published again since (a descent), or dead: this count is not needed.
+                retire(p, guard);
+            } else {
+                self.place(t, &node, p, guard);
             }
         }
-        self.growing.store(false, Ordering::Release);
+        let done = end - start;
+        if t.moved.fetch_add(done, Ordering::AcqRel) + done == from.len() {
+            let cur = slot.load(guard);
+            let _ = slot.compare_tombstone(cur, guard);
+            self.growing.store(false, Ordering::Release);
+        }
+        true
     }
 
     /// The hints in the current table to tombstoned nodes (H2 keeps them to races).
@@ -356,10 +409,56 @@ impl Hints {
         dead
     }
 
-    /// Bytes the current table takes.
+    /// Bytes the current table takes, with the previous one's while a doubling moves it.
     pub(crate) fn bytes(&self, guard: &Guard) -> usize {
-        self.current(guard).buckets.len() * std::mem::size_of::<Bucket>()
+        let t = self.current(guard);
+        let buckets = t.buckets.len() + t.moving(guard).map_or(0, <[Bucket]>::len);
+        buckets * std::mem::size_of::<Bucket>()
     }
+}
+
+/// What a bucket holds for a key.
+enum Look<'g> {
+    /// A hint to the live node linked under the key (H3).
+    Live(HintedNode<'g>),
+    /// A hint to the key's node, tombstoned: the token may be held by a newer node, which
+    /// only the descent finds.
+    Dead,
+    /// No hint to the key.
+    Missing,
+}
+
+/// Looks `key` up in bucket `b`, which the caller loaded under `guard`.
+#[inline]
+fn look<'g>(b: &Bucket, key: Key<'_>, guard: &'g Guard) -> Look<'g> {
+    let mut m = b.matching(tag(key.hash));
+    while m != 0 {
+        let way = m.trailing_zeros() as usize;
+        m &= m - 1;
+        let p = b.ways[way].load(Ordering::Acquire);
+        if p == 0 {
+            continue;
+        }
+        // SAFETY: `p` was loaded from a way under `guard`, and a way's count is released
+        // only through the epoch after the address left the way (H1 in DESIGN.md), so the
+        // node lives at least until `guard` unpins; every address in a way came from
+        // `Arc::into_raw`. The rebuilt `Arc` is never dropped (`ManuallyDrop`), so the count
+        // it does not own is never released.
+        let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
+        let same = seeded_bug!(HintUnchecked) // BUG (loom only): trust the tag.
+            || (node.hash == key.hash && same_token(&node.token, key.token));
+        if !same {
+            continue;
+        }
+        if node.version.load(guard).get().is_none() {
+            return Look::Dead;
+        }
+        return Look::Live(HintedNode {
+            node,
+            _guard: std::marker::PhantomData,
+        });
+    }
+    Look::Missing
 }
 
 /// Releases a count that the caller's swap or CAS took out of a way (H1): once every thread
@@ -373,16 +472,15 @@ fn retire(p: usize, guard: &Guard) {
     }
 }
 
-impl Drop for Table {
+impl Drop for Bucket {
     fn drop(&mut self) {
-        for b in self.buckets.iter() {
-            for w in &b.ways {
-                let p = w.load(Ordering::Relaxed);
-                if p != 0 {
-                    // SAFETY: dropping the table: no thread can reach it (it was retired to the
-                    // epoch, or its store is dropping), and each way owns its count (H1).
-                    drop(unsafe { Arc::from_raw(p as *const Node) });
-                }
+        for w in &self.ways {
+            let p = w.load(Ordering::Relaxed);
+            if p != 0 {
+                // SAFETY: the last holder of the bucket's table drops it: no thread can reach
+                // it (its tables were retired to the epoch, or its store is dropping), and each
+                // way owns its count (H1).
+                drop(unsafe { Arc::from_raw(p as *const Node) });
             }
         }
     }
@@ -402,11 +500,11 @@ fn latest_version<'g>(node: &Node, guard: &'g Guard) -> Current<'g, Version> {
 }
 
 #[cfg(not(memstore_loom))]
-fn owned(t: Table) -> crossbeam_epoch::Owned<Table> {
+fn owned<T>(t: T) -> crossbeam_epoch::Owned<T> {
     crossbeam_epoch::Owned::new(t)
 }
 
 #[cfg(memstore_loom)]
-fn owned(t: Table) -> Box<Table> {
+fn owned<T>(t: T) -> Box<T> {
     Box::new(t)
 }

@@ -58,6 +58,9 @@ impl Shard {
     /// One cleanup pass over this shard: pops every entry with `deadline <= now` and settles
     /// its session ([`settle`](Self::settle)).
     pub(crate) fn sweep(&self, now: u64, guard: &Guard) -> Swept {
+        if let Some(h) = &self.hints {
+            h.finish_move(guard); // a doubling's last hints, off the commits' path
+        }
         let mut swept = Swept::default();
         let mut batch: SmallVec<[(u64, Arc<Node>); SWEEP_BATCH]> = SmallVec::new();
         let seen = self.front_word();
