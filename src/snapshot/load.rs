@@ -89,6 +89,11 @@ const MAX_INSERTERS: usize = 4;
 /// about 1.2x (unbounded) and 1.4x (bounded) as fast as windows of 128k (BENCHMARKS.md).
 const WINDOW: usize = 1 << 19;
 
+/// A bounded store's load files its entries every this many sessions rather than once a
+/// window: eviction can only take filed sessions, so a full store always has all but these
+/// to evict when a commit races the load.
+const BOUNDED_UNFILED: usize = 4096;
+
 /// Block bytes a window holds at most, whatever its record count: a load holds at most
 /// `inserters + 2` windows at once (one filling, one queued, one inserting per inserter).
 const WINDOW_BYTES: usize = 64 << 20;
@@ -115,8 +120,12 @@ impl Inserter<'_> {
             store: self.store,
             unfiled: Vec::with_capacity(order.len()),
         };
+        let bounded = self.store.bounds.is_some();
         for (hash, token, batch, rec) in order {
             self.insert_one(batch, rec, hash, token, &mut filing.unfiled, c);
+            if bounded && filing.unfiled.len() >= BOUNDED_UNFILED {
+                self.store.file_unfiled(&mut filing.unfiled);
+            }
         }
     }
 
