@@ -8,11 +8,11 @@ use common::{after, clock};
 use memsession::{ManualClock, MemStore};
 use std::time::Duration;
 
-fn store(c: &ManualClock, hints: bool) -> MemStore {
+fn store(c: &ManualClock, hints: bool, shards: usize) -> MemStore {
     MemStore::builder()
         .clock(c.clone())
         .cleanup_interval(Duration::ZERO)
-        .shards(2)
+        .shards(shards)
         .hint_table_for_tests(hints)
         .build()
 }
@@ -24,7 +24,7 @@ fn token(i: usize) -> String {
 #[test]
 fn the_table_grows_counts_its_memory_and_leaves_no_dead_hints() {
     let c = clock();
-    let m = store(&c, true);
+    let m = store(&c, true, 2);
     let before = m.stats().hint_table_bytes;
     assert!(before > 0, "a skiplist store has a hint table");
     const N: usize = 20_000;
@@ -83,11 +83,7 @@ fn the_table_grows_counts_its_memory_and_leaves_no_dead_hints() {
 #[test]
 fn a_doubling_moves_hints_in_steps_and_cleanup_finishes_it() {
     let c = clock();
-    let m = MemStore::builder()
-        .clock(c.clone())
-        .cleanup_interval(Duration::ZERO)
-        .shards(1)
-        .build();
+    let m = store(&c, true, 1); // one shard: its table's bytes are the store's
     let mut prev = m.stats().hint_table_bytes;
     let mut moving = None;
     for i in 0..20_000 {
@@ -127,7 +123,7 @@ fn a_doubling_moves_hints_in_steps_and_cleanup_finishes_it() {
 #[test]
 fn with_and_without_the_table_alike() {
     let c = clock();
-    let (a, b) = (store(&c, true), store(&c, false));
+    let (a, b) = (store(&c, true, 2), store(&c, false, 2));
     assert_eq!(b.stats().hint_table_bytes, 0);
     for round in 0..3u64 {
         for i in 0..2_000 {

@@ -362,7 +362,9 @@ impl Hints {
     /// release what a publisher wrote there after the swap, once no thread can reach them)
     /// and lets the next doubling start.
     fn move_step(&self, t: &Table, guard: &Guard) -> bool {
-        let (Some(from), Some(slot)) = (t.moving(guard), t.from.as_ref()) else {
+        let Some(slot) = &t.from else { return false };
+        let cur = slot.load(guard);
+        let Some(From(from)) = cur.get() else {
             return false;
         };
         let start = t.next.fetch_add(MOVE_STEP, Ordering::Relaxed);
@@ -392,7 +394,7 @@ impl Hints {
         }
         let done = end - start;
         if t.moved.fetch_add(done, Ordering::AcqRel) + done == from.len() {
-            let cur = slot.load(guard);
+            // Only this step completes the move, so the slot still holds what was loaded.
             let _ = slot.compare_tombstone(cur, guard);
             self.growing.store(false, Ordering::Release);
         }

@@ -86,7 +86,7 @@ const MAX_INSERTERS: usize = 4;
 /// insert follows its neighbour's path, which is still in cache. The window's expiry
 /// entries are then filed in each shard's deadline order, for the same reason. More records
 /// at once put neighbours closer together: at 10M sessions, windows of 512k records load
-/// about 1.2x (unbounded) and 1.4x (bounded) as fast as windows of 128k (BENCHMARKS.md).
+/// about 1.2x as fast as windows of 128k (an unbounded store; BENCHMARKS.md).
 const WINDOW: usize = 1 << 19;
 
 /// A bounded store's load files its entries every this many sessions rather than once a
