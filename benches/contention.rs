@@ -6,6 +6,7 @@
 //! cargo bench --bench contention -- --rounds 3 --out results  # the full run (BENCHMARKS.md)
 //! cargo bench --bench contention -- --quick      # a harness check (CI runs it)
 //! cargo bench --bench contention -- --threads 1,2,4,8,16 --stores memstore,scc,papaya
+//! cargo bench --bench contention --features mimalloc   # every store on mimalloc
 //! ```
 
 #[path = "contention/report.rs"]
@@ -21,6 +22,18 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use stores::Kind;
 use workloads::Workload;
+
+/// With `--features mimalloc`, every store in the run allocates through mimalloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The allocator every store in this run uses.
+const ALLOCATOR: &str = if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "the system allocator"
+};
 
 const HELP: &str = "\
 contention: memstore against its peers under contention
@@ -230,12 +243,13 @@ fn run(o: Opts) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let _ = writeln!(
         md,
-        "Run: {} cores, threads {:?}, {} round(s) of {} ms per cell{}; stores: {}.",
+        "Run: {} cores, threads {:?}, {} round(s) of {} ms per cell{}, {}; stores: {}.",
         cores,
         o.threads,
         o.rounds,
         o.duration.as_millis(),
         if o.quick { " (--quick)" } else { "" },
+        ALLOCATOR,
         o.stores
             .iter()
             .map(|k| k.short())
