@@ -254,27 +254,22 @@ impl Hints {
         }
     }
 
-    /// Publishes a hint to `node`, which the caller found linked under its guard (H2).
+    /// Publishes a hint to `node`, which the caller found linked under its guard (H2),
+    /// unless it is tombstoned already (no use for a dead hint).
     pub(crate) fn publish(&self, node: &Arc<Node>, guard: &Guard) {
-        self.publish_into(self.current(guard), node, guard);
-    }
-
-    /// Publishes `node` into `t`, unless it is tombstoned already (no use for a dead hint).
-    fn publish_into(&self, t: &Table, node: &Arc<Node>, guard: &Guard) {
         if node.version.load(guard).get().is_none() {
             return;
         }
         // The way's own count (H1).
         let counted = Arc::into_raw(node.clone()) as usize;
-        self.place(t, node, counted, guard);
+        self.place(self.current(guard), node, counted, guard);
     }
 
     /// Puts `node`'s hint into `t`, with `counted`: a count of `node` (its address) that the
     /// caller owns and hands to the way (H1).
     fn place(&self, t: &Table, node: &Node, counted: usize, guard: &Guard) {
         let b = t.bucket(node.hash);
-        let p = counted;
-        debug_assert_eq!(p, node as *const Node as usize);
+        debug_assert_eq!(counted, node as *const Node as usize);
         // A free way, else one the hash picks: evicting a hint only costs its token a descent.
         let way = (0..WAYS)
             .find(|&w| b.ways[w].load(Ordering::Relaxed) == 0)
@@ -291,10 +286,10 @@ impl Hints {
         if latest_version(node, guard).get().is_none() {
             // Tombstoned meanwhile: its clearer may have looked before our swap (H2).
             if b.ways[way]
-                .compare_exchange(p, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(counted, 0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                retire(p, guard);
+                retire(counted, guard);
             }
         }
     }
