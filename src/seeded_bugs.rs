@@ -79,6 +79,9 @@ pub mod loom_bugs {
         /// A publish that evicts another hint never releases the evicted hint's count: its
         /// node, and the versions it holds, leak (H1).
         HintCountLost,
+        /// The thread that tombstones a node clears its hint from the home bucket only, not
+        /// from the buddy a full home overflows to: that hint outlives the session (H2).
+        HintBuddyNotCleared,
         /// A snapshot load's window forgets the expiry entries it deferred: its fresh
         /// sessions are linked with no entry, so cleanup never reclaims them (I2).
         UnfiledNeverFiled,

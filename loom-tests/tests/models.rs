@@ -164,6 +164,15 @@ fn hint_shared_bucket() {
 }
 
 #[test]
+fn hint_buddy_delete() {
+    m::check(
+        "hint_buddy_delete",
+        Bound::Preemptions(3),
+        m::hint_buddy_delete,
+    );
+}
+
+#[test]
 fn hint_grow_delete() {
     m::check(
         "hint_grow_delete",

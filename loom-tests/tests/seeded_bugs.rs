@@ -207,3 +207,15 @@ fn hint_count_lost() {
         m::hint_shared_bucket,
     );
 }
+
+/// The tombstone's owner clears the home bucket only: the hint a full home overflowed to
+/// its buddy outlives the session.
+#[test]
+fn hint_buddy_not_cleared() {
+    m::check_bug(
+        Bug::HintBuddyNotCleared,
+        "hint_buddy_delete",
+        Bound::Preemptions(3),
+        m::hint_buddy_delete,
+    );
+}

@@ -10,7 +10,9 @@
 //! A table of buckets, one cache line each: seven ways (a node pointer or 0) and one tag byte
 //! per way (eight bits of the keyed hash), so a look-up loads one line and dereferences only
 //! a node whose tag matches. The bucket is picked by the hash's low bits (the shard and the
-//! sub-skiplist take its top bits). A shard's table doubles when its sessions outgrow
+//! sub-skiplist take its top bits); a hint whose bucket has no free way goes to its buddy
+//! (see [`pair`]). Beside each bucket, [`Near`] notes where each way's node's version is, so
+//! a look-up loads the node and the version in parallel. A shard's table doubles when its sessions outgrow
 //! [`LOAD`] per bucket: the grower swaps in the new table (an epoch-managed pointer; the old
 //! one is retired to the epoch), which holds the old buckets until their hints are moved into
 //! it, [`MOVE_STEP`] buckets per fresh commit (and the rest by a cleanup pass).
@@ -21,7 +23,7 @@
 //! (validate: hash, token and a live version before a hint is used) are stated, with their
 //! reasons, once: in `DESIGN.md` ("The hint table's protocol"). The code below tags the lines
 //! that keep each. loom checks them (`loom-tests/`: the `hint_*` models and the seeded bugs
-//! `HintNotCleared`, `HintNoRecheck`, `HintUnchecked`, `HintCountLost`).
+//! `HintNotCleared`, `HintBuddyNotCleared`, `HintNoRecheck`, `HintUnchecked`, `HintCountLost`).
 
 use super::node::Node;
 use super::slot::{Current, Slot};
@@ -99,6 +101,55 @@ impl Bucket {
     }
 }
 
+/// Beside each bucket, one entry per way: where the way's node's version was when last
+/// noted, as a distance from the node's address in 8-byte units (0: not known). A look-up
+/// prefetches it while it loads the node, so the node and its version are two misses in
+/// parallel rather than in a chain. Never dereferenced, so not part of the protocol: a
+/// stale, torn or evicted entry costs a wasted prefetch and nothing else.
+#[repr(C, align(32))]
+struct Near([std::sync::atomic::AtomicI32; WAYS]);
+
+impl Near {
+    fn new() -> Self {
+        Near(std::array::from_fn(|_| {
+            std::sync::atomic::AtomicI32::new(0)
+        }))
+    }
+
+    /// Notes that `node`'s version is now at `version` (a way's entry, `way`).
+    #[inline]
+    fn note(&self, way: usize, node: usize, version: usize) {
+        let d = (version as isize).wrapping_sub(node as isize) >> 3;
+        let d = i32::try_from(d).unwrap_or(0);
+        self.0[way].store(d, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Prefetches the version noted for `way`, whose node is at `node`.
+    #[inline]
+    fn prefetch(&self, way: usize, node: usize) {
+        let d = self.0[way].load(std::sync::atomic::Ordering::Relaxed);
+        if d != 0 {
+            prefetch(node.wrapping_add_signed((d as isize) << 3));
+        }
+    }
+}
+
+/// Asks the CPU to bring the line at `addr` into its caches; a no-op off x86_64 and under Miri.
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: PREFETCHT0 is a hint: it reads no memory architecturally and never faults,
+    // whatever the address (SSE, which it needs, is part of x86_64). Safe to call from
+    // Rust 1.87 on; this crate's MSRV needs the block.
+    #[allow(unused_unsafe)]
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(addr as *const i8);
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = addr;
+}
+
 /// Buckets a doubling moves per step: a step is one fresh commit's (or a cleanup pass's)
 /// share of the work, so no single call moves a whole table.
 #[cfg(not(memstore_loom))]
@@ -110,6 +161,8 @@ const MOVE_STEP: usize = 1;
 pub(crate) struct Table {
     /// Shared with the next table while a doubling moves their hints out (`from`).
     buckets: Arc<[Bucket]>,
+    /// Each bucket's [`Near`] entries, at the same index.
+    near: Box<[Near]>,
     /// The previous table's buckets while their hints are being moved into this table (the
     /// tombstone once all are moved; `None` for a shard's first table).
     from: Option<Slot<From>>,
@@ -125,6 +178,7 @@ impl Table {
     fn new(buckets: usize, from: Option<Arc<[Bucket]>>) -> Self {
         Table {
             buckets: (0..buckets).map(|_| Bucket::new()).collect(),
+            near: (0..buckets).map(|_| Near::new()).collect(),
             from: from.map(|b| Slot::new(owned(From(b)))),
             next: AtomicUsize::new(0),
             moved: AtomicUsize::new(0),
@@ -137,9 +191,15 @@ impl Table {
         Some(&self.from.as_ref()?.load(guard).get()?.0)
     }
 
-    #[inline]
-    fn bucket(&self, hash: u64) -> &Bucket {
-        bucket_of(&self.buckets, hash)
+    /// Whether a way of `hash`'s home bucket or its buddy holds `p`.
+    fn holds(&self, hash: u64, p: usize) -> bool {
+        let (i, j) = pair(self.buckets.len(), hash);
+        std::iter::once(i).chain(j).any(|k| {
+            self.buckets[k]
+                .ways
+                .iter()
+                .any(|w| w.load(Ordering::Relaxed) == p)
+        })
     }
 
     /// Calls `f` with the node of each occupied way. The caller loaded this table under
@@ -162,10 +222,31 @@ impl Table {
     }
 }
 
-/// The bucket of `hash` among `buckets` (a power of two of them).
+/// The buckets a hint to `hash` may be in, among `len` (a power of two): its home, picked
+/// by the hash's low bits, and the home's buddy (the other bucket of its 128-byte pair;
+/// none in a table of one bucket), where a hint goes when its home has no free way. Two
+/// buckets share their spare ways, so a hint is rarely evicted for want of a way.
 #[inline]
-fn bucket_of(buckets: &[Bucket], hash: u64) -> &Bucket {
-    &buckets[hash as usize & (buckets.len() - 1)]
+fn pair(len: usize, hash: u64) -> (usize, Option<usize>) {
+    let i = hash as usize & (len - 1);
+    (i, (len > 1).then_some(i ^ 1))
+}
+
+/// Looks `key` up in its home bucket among `buckets`, then in the home's buddy; `near`:
+/// the table's [`Near`] entries (`None` for the old buckets of a doubling).
+#[inline]
+fn look_pair<'g>(
+    buckets: &[Bucket],
+    near: Option<&[Near]>,
+    key: Key<'_>,
+    guard: &'g Guard,
+) -> Look<'g> {
+    let (i, j) = pair(buckets.len(), key.hash);
+    let found = look(&buckets[i], near.map(|n| &n[i]), key, guard);
+    match (found, j) {
+        (Look::Missing, Some(j)) => look(&buckets[j], near.map(|n| &n[j]), key, guard),
+        (found, _) => found,
+    }
 }
 
 /// The tag of a hash: bits that neither the bucket index (low bits) nor the shard and
@@ -243,11 +324,13 @@ impl Hints {
     #[inline]
     pub(crate) fn get<'g>(&self, key: Key<'_>, guard: &'g Guard) -> Option<HintedNode<'g>> {
         let t = self.current(guard);
-        match look(t.bucket(key.hash), key, guard) {
+        // The home's `Near` line loads beside the bucket's, not after the bucket names a way.
+        prefetch(&t.near[pair(t.near.len(), key.hash).0] as *const Near as usize);
+        match look_pair(&t.buckets, Some(&t.near), key, guard) {
             Look::Live(node) => Some(node),
             Look::Dead => None,
             // Not moved yet by a doubling in progress: the previous table may hold it.
-            Look::Missing => match look(bucket_of(t.moving(guard)?, key.hash), key, guard) {
+            Look::Missing => match look_pair(t.moving(guard)?, None, key, guard) {
                 Look::Live(node) => Some(node),
                 Look::Dead | Look::Missing => None,
             },
@@ -268,18 +351,26 @@ impl Hints {
     /// Puts `node`'s hint into `t`, with `counted`: a count of `node` (its address) that the
     /// caller owns and hands to the way (H1).
     fn place(&self, t: &Table, node: &Node, counted: usize, guard: &Guard) {
-        let b = t.bucket(node.hash);
         debug_assert_eq!(counted, node as *const Node as usize);
-        // A free way, else one the hash picks: evicting a hint only costs its token a descent.
-        let way = (0..WAYS)
-            .find(|&w| b.ways[w].load(Ordering::Relaxed) == 0)
-            .unwrap_or((node.hash >> 48) as usize % WAYS);
+        // A free way in the home bucket, else in its buddy, else a way of the home that the
+        // hash picks: evicting a hint only costs its token a descent.
+        let (i, j) = pair(t.buckets.len(), node.hash);
+        let free = |k: usize| {
+            (0..WAYS)
+                .find(|&w| t.buckets[k].ways[w].load(Ordering::Relaxed) == 0)
+                .map(|w| (k, w))
+        };
+        let (k, way) = free(i)
+            .or_else(|| j.and_then(free))
+            .unwrap_or((i, (node.hash >> 48) as usize % WAYS));
+        let (b, near) = (&t.buckets[k], &t.near[k]);
         let old = b.ways[way].swap(counted, Ordering::AcqRel);
         // BUG (loom only): HintCountLost never releases the evicted hint's count.
         if !seeded_bug!(HintCountLost) {
             retire(old, guard);
         }
         b.set_tag(way, tag(node.hash));
+        note(near, way, node, guard);
         if seeded_bug!(HintNoRecheck) {
             return; // BUG (loom only): publish without looking for a tombstone.
         }
@@ -294,14 +385,39 @@ impl Hints {
         }
     }
 
+    /// Notes `node`'s version beside its hint, if it has one: after an overwrite, so that
+    /// look-ups prefetch the new version (`Near`).
+    #[inline]
+    pub(crate) fn note_version(&self, node: &Node, guard: &Guard) {
+        if cfg!(memstore_loom) {
+            return; // not part of the protocol: no atomics for loom to interleave
+        }
+        let t = self.current(guard);
+        let p = node as *const Node as usize;
+        let (i, j) = pair(t.buckets.len(), node.hash);
+        for k in std::iter::once(i).chain(j) {
+            let b = &t.buckets[k];
+            if let Some(way) = (0..WAYS).find(|&w| b.ways[w].load(Ordering::Relaxed) == p) {
+                note(&t.near[k], way, node, guard);
+                return;
+            }
+        }
+    }
+
     /// Clears every hint to `node`, which the caller's CAS has just tombstoned (H2).
     pub(crate) fn clear(&self, node: &Arc<Node>, guard: &Guard) {
         if seeded_bug!(HintNotCleared) {
             return; // BUG (loom only): the hint outlives the session.
         }
-        let b = self.latest_table(guard).bucket(node.hash);
+        let t = self.latest_table(guard);
         let p = addr(node);
-        for w in &b.ways {
+        let (i, j) = pair(t.buckets.len(), node.hash);
+        // BUG (loom only): HintBuddyNotCleared looks in the home bucket alone.
+        let j = j.filter(|_| !seeded_bug!(HintBuddyNotCleared));
+        for w in std::iter::once(i)
+            .chain(j)
+            .flat_map(|k| t.buckets[k].ways.iter())
+        {
             if w.fetch_add(0, Ordering::AcqRel) == p
                 && w.compare_exchange(p, 0, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
@@ -378,9 +494,7 @@ impl Hints {
             // its way is now ours, so the node lives; the rebuilt `Arc` is never dropped (the
             // count goes to a way, or to `retire`).
             let node = ManuallyDrop::new(unsafe { Arc::from_raw(p as *const Node) });
-            let b = t.bucket(node.hash);
-            let there = b.ways.iter().any(|w| w.load(Ordering::Relaxed) == p);
-            if there || node.version.load(guard).get().is_none() {
+            if t.holds(node.hash, p) || node.version.load(guard).get().is_none() {
                 // Published again since (a descent), or dead: this count is not needed.
                 retire(p, guard);
             } else {
@@ -409,8 +523,9 @@ impl Hints {
     /// Bytes the current table takes, with the previous one's while a doubling moves it.
     pub(crate) fn bytes(&self, guard: &Guard) -> usize {
         let t = self.current(guard);
-        let buckets = t.buckets.len() + t.moving(guard).map_or(0, <[Bucket]>::len);
-        buckets * std::mem::size_of::<Bucket>()
+        let moving = t.moving(guard).map_or(0, <[Bucket]>::len);
+        t.buckets.len() * (std::mem::size_of::<Bucket>() + std::mem::size_of::<Near>())
+            + moving * std::mem::size_of::<Bucket>()
     }
 }
 
@@ -425,9 +540,26 @@ enum Look<'g> {
     Missing,
 }
 
-/// Looks `key` up in bucket `b`, which the caller loaded under `guard`.
+/// Notes `node`'s current version in `near`'s entry for `way` (skipped under loom: `Near`
+/// is not part of the protocol).
 #[inline]
-fn look<'g>(b: &Bucket, key: Key<'_>, guard: &'g Guard) -> Look<'g> {
+fn note(near: &Near, way: usize, node: &Node, guard: &Guard) {
+    if cfg!(memstore_loom) {
+        return;
+    }
+    if let Some(v) = node.version.load(guard).get() {
+        near.note(
+            way,
+            node as *const Node as usize,
+            v as *const Version as *const u8 as usize,
+        );
+    }
+}
+
+/// Looks `key` up in bucket `b`, which the caller loaded under `guard`, prefetching the
+/// version noted in `near` for a way it follows.
+#[inline]
+fn look<'g>(b: &Bucket, near: Option<&Near>, key: Key<'_>, guard: &'g Guard) -> Look<'g> {
     let mut m = b.matching(tag(key.hash));
     while m != 0 {
         let way = m.trailing_zeros() as usize;
@@ -435,6 +567,9 @@ fn look<'g>(b: &Bucket, key: Key<'_>, guard: &'g Guard) -> Look<'g> {
         let p = b.ways[way].load(Ordering::Acquire);
         if p == 0 {
             continue;
+        }
+        if let Some(near) = near {
+            near.prefetch(way, p);
         }
         // SAFETY: `p` was loaded from a way under `guard`, and a way's count is released
         // only through the epoch after the address left the way (H1 in DESIGN.md), so the

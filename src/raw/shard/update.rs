@@ -57,6 +57,9 @@ impl Shard {
                     // I4: a commit takes effect here, from exactly the version examined.
                     match node.version.compare_exchange(cur, new, guard) {
                         Ok(()) => {
+                            if let Some(h) = &self.hints {
+                                h.note_version(node, guard);
+                            }
                             self.account(0, delta);
                             Ok(())
                         }
