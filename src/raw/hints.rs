@@ -395,11 +395,17 @@ impl Hints {
         let t = self.current(guard);
         let p = node as *const Node as usize;
         let (i, j) = pair(t.buckets.len(), node.hash);
+        let tag = tag(node.hash);
         for k in std::iter::once(i).chain(j) {
             let b = &t.buckets[k];
-            if let Some(way) = (0..WAYS).find(|&w| b.ways[w].load(Ordering::Relaxed) == p) {
-                note(&t.near[k], way, node, guard);
-                return;
+            let mut m = b.matching(tag);
+            while m != 0 {
+                let way = m.trailing_zeros() as usize;
+                m &= m - 1;
+                if b.ways[way].load(Ordering::Relaxed) == p {
+                    note(&t.near[k], way, node, guard);
+                    return;
+                }
             }
         }
     }
