@@ -102,13 +102,13 @@
 //! # Performance
 //! Sessions live in 4096 token skiplists (log2(sessions / 4096) levels of `u64` compares per
 //! descent), and each shard keeps a hint table over their nodes: a find, overwrite, touch or
-//! delete of a known token loads one bucket (a cache line), the node (its hash and token
-//! compared, never trusted on the tag alone) and the version with the data inline, with no
-//! descent. A token whose hint is missing (evicted by another or lost in a resize) takes one
+//! delete of a known token loads one bucket (a cache line), then the node (its hash and token
+//! compared, never trusted on the tag alone) and the version with the data inline in parallel
+//! (the table notes where each node's version is, for a prefetch), with no descent. A token whose hint is missing (evicted by another or lost in a resize) takes one
 //! descent, which publishes it again. A new session costs one descent of its token skiplist
 //! (insert-if-absent also finds a node that holds the token) and one insert into the expiry
 //! skiplist; a delete or a reclaimed session one descent to unlink. The hint tables cost about
-//! 9-25 bytes per session ([`Stats::hint_table_bytes`]).
+//! 16-32 bytes per session ([`Stats::hint_table_bytes`]).
 //!
 //! A cleanup pass never scans live sessions: it pops the due entries of the expiry index, which
 //! are the expired sessions plus the entries of sessions extended since their entry was filed

@@ -42,7 +42,7 @@ pub struct Stats {
     /// near the bound, while `bytes` may read a fraction of it.
     pub charged_bytes: usize,
     /// Bytes of the hint tables that take point operations to a session's node without a
-    /// descent of the skiplist token index (about 9-25 bytes per session; 0 with the hash
+    /// descent of the skiplist token index (about 16-32 bytes per session; 0 with the hash
     /// index).
     pub hint_table_bytes: usize,
     /// Reads (`find`, `find_with`) that returned a session.
