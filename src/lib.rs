@@ -104,8 +104,9 @@
 //! descent), and each shard keeps a hint table over their nodes: a find, overwrite, touch or
 //! delete of a known token loads one bucket (a cache line), then the node (its hash and token
 //! compared, never trusted on the tag alone) and the version with the data inline in parallel
-//! (the table notes where each node's version is, for a prefetch), with no descent. A token whose hint is missing (evicted by another or lost in a resize) takes one
-//! descent, which publishes it again. A new session costs one descent of its token skiplist
+//! (the table notes where each node's version is, for a prefetch), with no descent. A token
+//! whose hint is missing (evicted by another or lost in a resize) takes one descent, which
+//! publishes it again. A new session costs one descent of its token skiplist
 //! (insert-if-absent also finds a node that holds the token) and one insert into the expiry
 //! skiplist; a delete or a reclaimed session one descent to unlink. The hint tables cost about
 //! 16-32 bytes per session ([`Stats::hint_table_bytes`]).

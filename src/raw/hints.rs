@@ -11,11 +11,12 @@
 //! per way (eight bits of the keyed hash), so a look-up loads one line and dereferences only
 //! a node whose tag matches. The bucket is picked by the hash's low bits (the shard and the
 //! sub-skiplist take its top bits); a hint whose bucket has no free way goes to its buddy
-//! (see [`pair`]). Beside each bucket, [`Near`] notes where each way's node's version is, so
-//! a look-up loads the node and the version in parallel. A shard's table doubles when its sessions outgrow
-//! [`LOAD`] per bucket: the grower swaps in the new table (an epoch-managed pointer; the old
-//! one is retired to the epoch), which holds the old buckets until their hints are moved into
-//! it, [`MOVE_STEP`] buckets per fresh commit (and the rest by a cleanup pass).
+//! (see [`pair`]), where a look-up that misses in the home looks next. Beside each bucket,
+//! [`Near`] notes where each way's node's version is, so a look-up loads the node and the
+//! version in parallel. A shard's table doubles when its sessions outgrow [`LOAD`] per
+//! bucket: the grower swaps in the new table (an epoch-managed pointer; the old one is
+//! retired to the epoch), which holds the old buckets until their hints are moved into it,
+//! [`MOVE_STEP`] buckets per fresh commit (and the rest by a cleanup pass).
 //!
 //! # The protocol
 //! H1 (counted ways: a way owns one `Arc` count of its node, released only through the
