@@ -233,20 +233,28 @@ fn pair(len: usize, hash: u64) -> (usize, Option<usize>) {
     (i, (len > 1).then_some(i ^ 1))
 }
 
-/// Looks `key` up in its home bucket among `buckets`, then in the home's buddy; `near`:
-/// the table's [`Near`] entries (`None` for the old buckets of a doubling).
-#[inline]
-fn look_pair<'g>(
-    buckets: &[Bucket],
-    near: Option<&[Near]>,
-    key: Key<'_>,
-    guard: &'g Guard,
-) -> Look<'g> {
-    let (i, j) = pair(buckets.len(), key.hash);
-    let found = look(&buckets[i], near.map(|n| &n[i]), key, guard);
-    match (found, j) {
-        (Look::Missing, Some(j)) => look(&buckets[j], near.map(|n| &n[j]), key, guard),
-        (found, _) => found,
+/// [`Hints::get`] past a miss in the home bucket: the buddy, then (a doubling in progress
+/// has not moved the hint yet) the previous table's home and buddy. Out of line, so that
+/// `get`'s common path (a hit in the home) stays small enough to inline.
+#[cold]
+#[inline(never)]
+fn get_elsewhere<'g>(t: &'g Table, key: Key<'_>, guard: &'g Guard) -> Option<HintedNode<'g>> {
+    if let (_, Some(j)) = pair(t.buckets.len(), key.hash) {
+        match look(&t.buckets[j], Some(&t.near[j]), key, guard) {
+            Look::Live(node) => return Some(node),
+            Look::Dead => return None,
+            Look::Missing => {}
+        }
+    }
+    let from = t.moving(guard)?;
+    let (i, j) = pair(from.len(), key.hash);
+    let found = match look(&from[i], None, key, guard) {
+        Look::Missing => look(&from[j?], None, key, guard),
+        found => found,
+    };
+    match found {
+        Look::Live(node) => Some(node),
+        Look::Dead | Look::Missing => None,
     }
 }
 
@@ -325,16 +333,14 @@ impl Hints {
     #[inline]
     pub(crate) fn get<'g>(&self, key: Key<'_>, guard: &'g Guard) -> Option<HintedNode<'g>> {
         let t = self.current(guard);
-        // The home's `Near` line loads beside the bucket's, not after the bucket names a way.
-        prefetch(&t.near[pair(t.near.len(), key.hash).0] as *const Near as usize);
-        match look_pair(&t.buckets, Some(&t.near), key, guard) {
+        let (i, _) = pair(t.buckets.len(), key.hash);
+        let near = &t.near[i];
+        // The `Near` line loads beside the bucket's, not after the bucket names a way.
+        prefetch(near as *const Near as usize);
+        match look(&t.buckets[i], Some(near), key, guard) {
             Look::Live(node) => Some(node),
             Look::Dead => None,
-            // Not moved yet by a doubling in progress: the previous table may hold it.
-            Look::Missing => match look_pair(t.moving(guard)?, None, key, guard) {
-                Look::Live(node) => Some(node),
-                Look::Dead | Look::Missing => None,
-            },
+            Look::Missing => get_elsewhere(t, key, guard),
         }
     }
 
