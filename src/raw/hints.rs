@@ -125,12 +125,16 @@ impl Near {
         self.0[way].store(d, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Prefetches the version noted for `way`, whose node is at `node`.
+    /// Prefetches the version noted for `way`, whose node is at `node`: its first three
+    /// lines, the header and (typically all of) the inline data a find copies out.
     #[inline]
     fn prefetch(&self, way: usize, node: usize) {
         let d = self.0[way].load(std::sync::atomic::Ordering::Relaxed);
         if d != 0 {
-            prefetch(node.wrapping_add_signed((d as isize) << 3));
+            let v = node.wrapping_add_signed((d as isize) << 3);
+            prefetch(v);
+            prefetch(v.wrapping_add(64));
+            prefetch(v.wrapping_add(128));
         }
     }
 }
