@@ -5,16 +5,20 @@
 mod common;
 
 use common::{after, clock};
-use memsession::{ManualClock, MemStore};
+use memsession::{Builder, ManualClock, MemStore};
 use std::time::Duration;
 
-fn store(c: &ManualClock, hints: bool, shards: usize) -> MemStore {
+/// A store on `c` with no background cleanup, `shards` shards and the hint table on or off.
+fn builder(c: &ManualClock, hints: bool, shards: usize) -> Builder {
     MemStore::builder()
         .clock(c.clone())
         .cleanup_interval(Duration::ZERO)
         .shards(shards)
         .hint_table_for_tests(hints)
-        .build()
+}
+
+fn store(c: &ManualClock, hints: bool, shards: usize) -> MemStore {
+    builder(c, hints, shards).build()
 }
 
 fn token(i: usize) -> String {
@@ -157,12 +161,7 @@ fn with_and_without_the_table_alike() {
 #[test]
 fn a_full_home_overflows_to_its_buddy_and_deletes_clear_both() {
     let c = clock();
-    let m = MemStore::builder()
-        .clock(c.clone())
-        .cleanup_interval(Duration::ZERO)
-        .shards(1)
-        .all_tokens_collide_for_tests()
-        .build();
+    let m = builder(&c, true, 1).all_tokens_collide_for_tests().build();
     const N: usize = 14;
     for i in 0..N {
         m.commit(&token(i), format!("v{i}"), after(&c, 100))

@@ -879,11 +879,10 @@ fn colliding_world(now: u64) -> (ManualClock, Arc<MemStore>) {
 }
 
 /// Hints of tokens that share a bucket (five tokens for a home bucket and its buddy of two
-/// ways each: one hint evicted): an
-/// overwrite of one and a delete of another race a reader of each. H3 (a read returns its
-/// own token's session, never another's, never a miss of one live throughout), H1 (loom's
-/// leak check: every count a way took is released), H2 (no hint left to the deleted node),
-/// I4.
+/// ways each: one hint evicted): an overwrite of one and a delete of another race a reader
+/// of each. H3 (a read returns its own token's session, never another's, never a miss of
+/// one live throughout), H1 (loom's leak check: every count a way took is released), H2 (no
+/// hint left to the deleted node), I4.
 pub fn hint_shared_bucket() {
     let (clock, store) = colliding_world(5);
     commit(&store, "v", "v0", 20);

@@ -33,6 +33,8 @@ use super::version::Version;
 use crate::seeded_bugs::seeded_bug;
 use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Guard, Ordering};
 use std::mem::ManuallyDrop;
+// `Near` is outside the protocol (never dereferenced): plain atomics, not loom's.
+use std::sync::atomic::AtomicI32;
 use std::sync::Arc;
 
 /// Ways per bucket: seven node addresses and a word of tags fill one cache line.
@@ -108,13 +110,11 @@ impl Bucket {
 /// parallel rather than in a chain. Never dereferenced, so not part of the protocol: a
 /// stale, torn or evicted entry costs a wasted prefetch and nothing else.
 #[repr(C, align(32))]
-struct Near([std::sync::atomic::AtomicI32; WAYS]);
+struct Near([AtomicI32; WAYS]);
 
 impl Near {
     fn new() -> Self {
-        Near(std::array::from_fn(|_| {
-            std::sync::atomic::AtomicI32::new(0)
-        }))
+        Near(std::array::from_fn(|_| AtomicI32::new(0)))
     }
 
     /// Notes that `node`'s version is now at `version` (a way's entry, `way`).
@@ -122,14 +122,14 @@ impl Near {
     fn note(&self, way: usize, node: usize, version: usize) {
         let d = (version as isize).wrapping_sub(node as isize) >> 3;
         let d = i32::try_from(d).unwrap_or(0);
-        self.0[way].store(d, std::sync::atomic::Ordering::Relaxed);
+        self.0[way].store(d, Ordering::Relaxed);
     }
 
     /// Prefetches the version noted for `way`, whose node is at `node`: its first three
     /// lines, the header and (typically all of) the inline data a find copies out.
     #[inline]
     fn prefetch(&self, way: usize, node: usize) {
-        let d = self.0[way].load(std::sync::atomic::Ordering::Relaxed);
+        let d = self.0[way].load(Ordering::Relaxed);
         if d != 0 {
             let v = node.wrapping_add_signed((d as isize) << 3);
             prefetch(v);
@@ -537,7 +537,8 @@ impl Hints {
         dead
     }
 
-    /// Bytes the current table takes, with the previous one's while a doubling moves it.
+    /// Bytes the current table takes (buckets and `Near` entries), with the previous one's
+    /// buckets while a doubling moves them.
     pub(crate) fn bytes(&self, guard: &Guard) -> usize {
         let t = self.current(guard);
         let moving = t.moving(guard).map_or(0, <[Bucket]>::len);
