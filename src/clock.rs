@@ -256,8 +256,8 @@ pub(crate) fn from_nanos(n: u64) -> SystemTime {
 }
 
 /// [`SystemTime::now`] as [`to_nanos_saturating`] would give it. On Linux the same clock
-/// (`CLOCK_REALTIME`, from the vDSO) read by rustix, with no `SystemTime` in between: every
-/// find and commit reads the clock, and the conversion was a third of the read.
+/// (`CLOCK_REALTIME`, libc's vDSO read) through rustix, with no `SystemTime` in between:
+/// every find and commit reads the clock, and the conversion was a third of the read.
 #[cfg(target_os = "linux")]
 #[inline]
 pub(crate) fn system_now_nanos() -> u64 {
