@@ -349,8 +349,10 @@ fn every_truncation_is_an_error_and_loads_only_whole_blocks() {
     assert!(boundaries.len() >= 4, "several blocks: {boundaries:?}");
     let near = |cut: usize| boundaries.iter().any(|&b| cut.abs_diff(b) <= 20);
     let cuts = (0..snap.len()).filter(|&cut| cut <= 40 || near(cut) || cut % 97 == 0);
+    let t = store_on(&c); // one store, emptied before each load (as above)
     for cut in cuts {
-        let t = store_on(&c);
+        t.clear();
+        assert!(t.is_empty());
         let e = t.load_from(&snap[..cut]).unwrap_err();
         let expected_kind = match cut {
             0 => matches!(e.kind(), SnapshotErrorKind::Empty),
@@ -388,11 +390,15 @@ fn a_flipped_bit_anywhere_is_an_error_and_never_loads_a_damaged_block() {
     }
     let snap = snapshot_of(&s);
     let whole = contents(&s);
+    // One store for every load, emptied before each: building a store per flip was most of
+    // this test's time.
+    let t = store_on(&c);
     for byte in 0..snap.len() {
         for bit in 0..8 {
             let mut bad = snap.clone();
             bad[byte] ^= 1 << bit;
-            let t = store_on(&c);
+            t.clear();
+            assert!(t.is_empty());
             let Err(e) = t.load_from(&bad[..]) else {
                 panic!("flip at byte {byte} bit {bit} loaded")
             };
