@@ -349,7 +349,9 @@ fn every_truncation_is_an_error_and_loads_only_whole_blocks() {
     assert!(boundaries.len() >= 4, "several blocks: {boundaries:?}");
     let near = |cut: usize| boundaries.iter().any(|&b| cut.abs_diff(b) <= 20);
     let cuts = (0..snap.len()).filter(|&cut| cut <= 40 || near(cut) || cut % 97 == 0);
-    let t = store_on(&c); // one store, emptied before each load (as above)
+    // One store for every load, emptied before each: building a store per load was most of
+    // this test's time (and of the flipped-bit test's below).
+    let t = store_on(&c);
     for cut in cuts {
         t.clear();
         assert!(t.is_empty());
@@ -390,9 +392,7 @@ fn a_flipped_bit_anywhere_is_an_error_and_never_loads_a_damaged_block() {
     }
     let snap = snapshot_of(&s);
     let whole = contents(&s);
-    // One store for every load, emptied before each: building a store per flip was most of
-    // this test's time.
-    let t = store_on(&c);
+    let t = store_on(&c); // one store, emptied before each load (as in the truncation test)
     for byte in 0..snap.len() {
         for bit in 0..8 {
             let mut bad = snap.clone();
