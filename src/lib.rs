@@ -79,7 +79,7 @@
 //! and runs in CI. What runs under loom
 //! is the code this crate ships: every atomic, lock, thread and epoch guard the protocol
 //! depends on goes through one facade module, which `--cfg memstore_loom` turns into loom's.
-//! Eighteen seeded protocol bugs (switches that exist only in loom builds) each make their
+//! Nineteen seeded protocol bugs (switches that exist only in loom builds) each make their
 //! model fail. `bash loom-tests/run.sh` runs it all (a few minutes on two cores).
 //!
 //! The design notes (`DESIGN.md` at the repository root) are the one statement of the steps

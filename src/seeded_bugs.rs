@@ -88,6 +88,12 @@ pub mod loom_bugs {
         /// A look-up follows a hint whose tag matches without comparing hash and token: a
         /// read of another token's session (H3).
         HintUnchecked,
+        /// Cleanup unlinks the place it located an expired node at by the token, not by the
+        /// node (as a crossbeam `SkipList::remove(key)` would: keys compare by hash and
+        /// token): if a helper unlinked the tombstoned node and a commit linked a new one for
+        /// the token meanwhile, the commit's session is unlinked (I3, I4). Seeded in the loom
+        /// stand-in's `unlink_located`, which stands for crossbeam's `Entry::remove`.
+        UnlinkByToken,
         /// The ticker runs a due snapshot's save on its own thread instead of handing it to
         /// a save thread: a slow save delays every cleanup pass due meanwhile.
         SnapshotInline,

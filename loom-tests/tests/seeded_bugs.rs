@@ -219,3 +219,15 @@ fn hint_buddy_not_cleared() {
         m::hint_buddy_delete,
     );
 }
+
+/// Cleanup unlinks by token the place it located an expired node at: a commit that helped
+/// unlink the tombstoned node and linked its own meanwhile loses its session.
+#[test]
+fn unlink_by_token() {
+    m::check_bug(
+        Bug::UnlinkByToken,
+        "commit_cleanup",
+        Bound::Exhaustive,
+        m::commit_cleanup,
+    );
+}

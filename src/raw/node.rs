@@ -3,7 +3,7 @@
 //! table's ways; freed when the last of them lets go.
 
 use super::slot::Slot;
-use super::token_index::{Key, Keyed};
+use super::token_index::Keyed;
 use super::version::Version;
 use crate::sync::AtomicU64;
 use smallvec::SmallVec;
@@ -40,15 +40,6 @@ impl Node {
     #[inline]
     pub(super) fn id(&self) -> usize {
         self as *const Node as usize
-    }
-
-    /// The node's key in the token index.
-    #[inline]
-    pub(super) fn key(&self) -> Key<'_> {
-        Key {
-            hash: self.hash,
-            token: &self.token,
-        }
     }
 
     /// The token: built from a `&str`, so always UTF-8 (an empty string is unreachable).

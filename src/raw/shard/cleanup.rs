@@ -6,7 +6,7 @@ use super::state::{ExpKey, Shard};
 use super::update::{Step, Updated};
 use crate::raw::expiry_index::Entry;
 use crate::raw::node::Node;
-use crate::raw::token_index::Key;
+use crate::raw::token_index::{Key, Located};
 use crate::seeded_bugs::seeded_bug;
 use crate::sync::{Guard, Ordering};
 use smallvec::SmallVec;
@@ -63,6 +63,7 @@ impl Shard {
         }
         let mut swept = Swept::default();
         let mut batch: SmallVec<[(u64, Arc<Node>); SWEEP_BATCH]> = SmallVec::new();
+        let mut places: SmallVec<[Located<'_, Node>; SWEEP_BATCH]> = SmallVec::new();
         let seen = self.front_word();
         loop {
             while batch.len() < SWEEP_BATCH {
@@ -82,16 +83,17 @@ impl Shard {
                 self.note_popped(seen, guard);
                 return swept;
             }
-            // Reads only, before settling any: load each popped node's version and look its
-            // token up, so their cache misses overlap; `settle` then runs the protocol's steps.
+            // Reads only, before settling any: load each popped node's version and find
+            // where its token index links it, so their cache misses overlap; `settle` then
+            // runs the protocol's steps, and unlinks from that place without a second descent.
             for (_, node) in &batch {
                 if let Some(v) = node.version.load(guard).get() {
                     std::hint::black_box(v.deadline);
                 }
-                std::hint::black_box(self.tokens_of(node.hash).with(node.key(), guard, |_| ()));
+                places.push(self.tokens_of(node.hash).locate(node, guard));
             }
-            for (d, node) in batch.drain(..) {
-                swept.add(self.settle(d, &node, now, guard));
+            for ((d, node), at) in batch.drain(..).zip(places.drain(..)) {
+                swept.add(self.settle(d, &node, now, Some(at), guard));
             }
         }
     }
@@ -128,13 +130,21 @@ impl Shard {
             return None; // another evictor or cleanup popped it
         }
         let node = e.value().clone();
-        Some(self.settle(d, &node, d, guard))
+        Some(self.settle(d, &node, d, None, guard))
     }
 
     /// Settles a popped entry at deadline `d` for `node`. The entry holds the node itself,
     /// so no look-up is needed: a node whose version is not the tombstone is linked (only a
-    /// tombstoned node is ever unlinked, and null is final).
-    fn settle(&self, d: u64, node: &Arc<Node>, now: u64, guard: &Guard) -> Settled {
+    /// tombstoned node is ever unlinked, and null is final). `at`: where the token index
+    /// links the node, if the caller looked (under the same guard).
+    fn settle(
+        &self,
+        d: u64,
+        node: &Arc<Node>,
+        now: u64,
+        at: Option<Located<'_, Node>>,
+        guard: &Guard,
+    ) -> Settled {
         if node.scheduled.load(Ordering::Acquire) != d {
             // I5: `scheduled` moved, so another entry stands for this node: this one is stale.
             return Settled::Stale;
@@ -149,7 +159,10 @@ impl Shard {
         });
         let (later, examined) = match done {
             Updated::Swapped => {
-                self.unlink(node, guard);
+                match at {
+                    Some(at) => self.tokens_of(node.hash).unlink_located(node, at, guard),
+                    None => self.unlink(node, guard),
+                };
                 return Settled::Reclaimed;
             }
             Updated::Gone => return Settled::Stale, // another remover won (update helped unlink)

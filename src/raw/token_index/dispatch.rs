@@ -5,9 +5,18 @@
 use super::hash_index::HashTokens;
 use super::key::{After, Key, Keyed};
 use super::kind::TokenIndex;
-use super::skiplist::SkipTokens;
+use super::skiplist::{SkipEntry, SkipTokens};
 use crate::sync::Guard;
 use std::sync::Arc;
+
+/// Where [`Tokens::locate`] found a node, for [`Tokens::unlink_located`].
+pub(crate) enum Located<'g, N> {
+    /// The skiplist entry that links the node.
+    Skip(SkipEntry<'g, N>),
+    /// Not linked when looked for, or an index that does not keep the place: unlinking
+    /// looks the node up again.
+    Unknown,
+}
 
 /// The token index a store picked ([`TokenIndex`]).
 // The skiplist (the default) is held inline: one pointer chase less per look-up.
@@ -63,6 +72,36 @@ impl<N: Keyed> Tokens<N> {
     /// Unlinks `node` if it is the node linked under its token; `true` if this call did.
     pub(crate) fn unlink(&self, node: &Arc<N>, guard: &Guard) -> bool {
         each!(self, t => t.unlink(node, guard))
+    }
+
+    /// Where `node` is linked, looked up ahead of [`unlink_located`](Self::unlink_located):
+    /// a batch's look-ups, independent of one another, overlap their cache misses.
+    #[inline]
+    pub(crate) fn locate<'g>(&'g self, node: &Arc<N>, guard: &'g Guard) -> Located<'g, N> {
+        match self {
+            Tokens::Skip(t) => t
+                .locate(node, guard)
+                .map_or(Located::Unknown, Located::Skip),
+            #[cfg(feature = "hash-index")]
+            Tokens::Hash(t) => {
+                // Brings the node's bucket into the caches; a hash index unlinks by key.
+                let key = Key {
+                    hash: node.key_hash(),
+                    token: node.key_token(),
+                };
+                std::hint::black_box(t.with(key, guard, |_| ()));
+                Located::Unknown
+            }
+        }
+    }
+
+    /// [`unlink`](Self::unlink), from where [`locate`](Self::locate) found `node` under the
+    /// same guard: no second look-up of it.
+    pub(crate) fn unlink_located(&self, node: &Arc<N>, at: Located<'_, N>, guard: &Guard) -> bool {
+        match (self, at) {
+            (Tokens::Skip(t), Located::Skip(e)) => t.unlink_at(e),
+            (t, _) => t.unlink(node, guard),
+        }
     }
 
     /// Calls `f(hash, node)` with each linked node after `after`, in `(hash, token)` order,

@@ -3,9 +3,14 @@
 
 use super::key::{is_after, After, Key, Keyed};
 use super::kind::TokenIndex;
+use crate::seeded_bugs::seeded_bug;
 use crate::sync::{self, Guard, Mutex};
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
+
+/// Where the stand-in found a node: the node itself, if it was linked.
+pub(crate) struct Located<'g, N>(Option<Arc<N>>, PhantomData<&'g ()>);
 
 /// A linearizable stand-in for either token index: every operation holds one loom mutex.
 /// Nodes are std `Arc`s, as in the real index (their counts are not part of the
@@ -59,6 +64,28 @@ impl<N: Keyed> Tokens<N> {
         drop(map);
         self.unlinked.lock().unwrap().extend(removed);
         ours
+    }
+
+    /// The node linked under `node`'s token, if it is `node`: the stand-in's place of it.
+    pub(crate) fn locate<'g>(&'g self, node: &Arc<N>, _guard: &'g Guard) -> Located<'g, N> {
+        let key = (node.key_hash(), node.key_token().to_vec());
+        let held = sync::lock(&self.map).get(&key).cloned();
+        Located(held.filter(|n| Arc::ptr_eq(n, node)), PhantomData)
+    }
+
+    /// Removes the located node if it is still linked (as crossbeam's `Entry::remove`
+    /// removes that entry, or nothing once it is removed); a node not linked when located
+    /// is looked up again.
+    pub(crate) fn unlink_located(&self, node: &Arc<N>, at: Located<'_, N>, guard: &Guard) -> bool {
+        if at.0.is_some() && seeded_bug!(UnlinkByToken) {
+            // BUG (loom only): removes whatever node holds the token now.
+            let key = (node.key_hash(), node.key_token().to_vec());
+            let removed = sync::lock(&self.map).remove(&key);
+            let ours = removed.as_ref().is_some_and(|n| Arc::ptr_eq(n, node));
+            self.unlinked.lock().unwrap().extend(removed);
+            return ours;
+        }
+        self.unlink(node, guard)
     }
 
     pub(crate) fn walk(

@@ -38,6 +38,6 @@ pub(crate) use key::{same_token, After, Key, Keyed};
 pub use kind::TokenIndex;
 
 #[cfg(not(memstore_loom))]
-pub(crate) use dispatch::Tokens;
+pub(crate) use dispatch::{Located, Tokens};
 #[cfg(memstore_loom)]
-pub(crate) use loom_map::Tokens;
+pub(crate) use loom_map::{Located, Tokens};

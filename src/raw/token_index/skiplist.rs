@@ -46,6 +46,9 @@ impl<N> Borrow<u64> for Linked<N> {
     }
 }
 
+/// An entry of the skiplist token index, bound to the guard it was found under.
+pub(crate) type SkipEntry<'g, N> = crossbeam_skiplist::base::Entry<'g, 'g, Linked<N>, ()>;
+
 /// The skiplist token index: lock-free for every operation (crossbeam-skiplist).
 pub(crate) struct SkipTokens<N>(SkipList<Linked<N>, ()>);
 
@@ -61,7 +64,7 @@ impl<N: Keyed> SkipTokens<N> {
         hash: u64,
         guard: &'g Guard,
         mut pick: impl FnMut(&N) -> bool,
-    ) -> Option<crossbeam_skiplist::base::Entry<'g, 'g, Linked<N>, ()>> {
+    ) -> Option<SkipEntry<'g, N>> {
         let mut e = self.0.lower_bound(Bound::Included(&hash), guard)?;
         loop {
             let k = e.key();
@@ -103,8 +106,24 @@ impl<N: Keyed> SkipTokens<N> {
     }
 
     pub(crate) fn unlink(&self, node: &Arc<N>, guard: &Guard) -> bool {
-        self.find(node.key_hash(), guard, |n| std::ptr::eq(n, &**node))
-            .is_some_and(|e| e.remove())
+        self.locate(node, guard).is_some_and(|e| e.remove())
+    }
+
+    /// The entry that links `node`, if it is linked: what [`unlink_at`](Self::unlink_at)
+    /// removes without looking the node up again.
+    #[inline]
+    pub(crate) fn locate<'g>(&'g self, node: &N, guard: &'g Guard) -> Option<SkipEntry<'g, N>> {
+        self.find(node.key_hash(), guard, |n| std::ptr::eq(n, node))
+    }
+
+    /// [`unlink`](Self::unlink) of the node [`locate`](Self::locate) found at `e` earlier
+    /// under the same guard, without looking it up again. A node is linked once and never
+    /// again once unlinked (a token's next node is a new node), so `e` is the only entry that
+    /// ever holds it: removing `e` is unlinking the node, and `false` if it was removed
+    /// meanwhile, as `unlink` would find no entry then. (crossbeam's `remove` still descends
+    /// once more, to unlink the marked entry at every level.)
+    pub(crate) fn unlink_at(&self, e: SkipEntry<'_, N>) -> bool {
+        e.remove()
     }
 
     pub(crate) fn walk(
