@@ -108,8 +108,9 @@
 //! whose hint is missing (evicted by another or lost in a resize) takes one descent, which
 //! publishes it again. A new session costs one descent of its token skiplist
 //! (insert-if-absent also finds a node that holds the token) and one insert into the expiry
-//! skiplist; a delete or a reclaimed session one descent to unlink. The hint tables cost about
-//! 16-32 bytes per session ([`Stats::hint_table_bytes`]).
+//! skiplist; a delete or a reclaimed session one descent to unlink (and the one crossbeam's
+//! `remove` runs to unlink the marked entry, through lines mostly loaded). The hint tables
+//! cost about 16-32 bytes per session ([`Stats::hint_table_bytes`]).
 //!
 //! A cleanup pass never scans live sessions: it pops the due entries of the expiry index, which
 //! are the expired sessions plus the entries of sessions extended since their entry was filed
