@@ -7,6 +7,7 @@
 //! cargo bench --bench snapshot                          # 1M and 10M sessions, 3 rounds
 //! cargo bench --bench snapshot -- --quick               # a harness check: 100k, short
 //! cargo bench --bench snapshot -- --sizes 1000000 --latency-sessions 1000000 --threads 1
+//! cargo bench --bench snapshot --features mimalloc      # on mimalloc
 //! ```
 
 use hdrhistogram::Histogram;
@@ -15,6 +16,11 @@ use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+
+/// With `--features mimalloc`, the stores allocate through mimalloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const HELP: &str = "\
 snapshot: save and load rates, size, and a save's effect on a serving store
@@ -122,7 +128,14 @@ fn rate(n: usize, d: Duration) -> String {
 }
 
 fn rates(o: &Opts) {
-    println!("## Save and load rates ({TOKEN_LEN}-byte tokens, {DATA_LEN}-byte data)\n");
+    let allocator = if cfg!(feature = "mimalloc") {
+        "mimalloc"
+    } else {
+        "the system allocator"
+    };
+    println!(
+        "## Save and load rates ({TOKEN_LEN}-byte tokens, {DATA_LEN}-byte data, {allocator})\n"
+    );
     println!("| sessions | commit (fill, 1 thread) | save to file | save to memory | load from file | load, bounded store (1 inserter) | read + check only | file size | size / (tokens+data+expiries) |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for &n in &o.sizes {
