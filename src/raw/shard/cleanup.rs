@@ -83,9 +83,10 @@ impl Shard {
                 self.note_popped(seen, guard);
                 return swept;
             }
-            // Reads only, before settling any: load each popped node's version and find
+            // Reads only, before settling any, back to back (a settle's locked instructions
+            // would stall the loads after them): load each popped node's version and find
             // where its token index links it, so their cache misses overlap; `settle` then
-            // runs the protocol's steps, and unlinks from that place without a second descent.
+            // runs the protocol's steps and unlinks from that place, not by a second look-up.
             for (_, node) in &batch {
                 if let Some(v) = node.version.load(guard).get() {
                     std::hint::black_box(v.deadline);
