@@ -129,8 +129,10 @@ pub fn throughput_tables(
     }
 }
 
+/// A store's name without its parenthesised description: "scs (RwLock<HashMap>)" -> "scs",
+/// "memstore, hash index" kept whole.
 fn short(name: &str) -> &str {
-    name.split(' ').next().unwrap_or(name)
+    name.split(" (").next().unwrap_or(name)
 }
 
 /// Mops/s against threads, one panel per (sessions, workload), one line per store.
