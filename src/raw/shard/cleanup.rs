@@ -94,7 +94,7 @@ impl Shard {
                 places.push(self.tokens_of(node.hash).locate(node, guard));
             }
             for ((d, node), at) in batch.drain(..).zip(places.drain(..)) {
-                swept.add(self.settle(d, &node, now, Some(at), guard));
+                swept.add(self.settle(d, &node, now, at, guard));
             }
         }
     }
@@ -131,19 +131,19 @@ impl Shard {
             return None; // another evictor or cleanup popped it
         }
         let node = e.value().clone();
-        Some(self.settle(d, &node, d, None, guard))
+        Some(self.settle(d, &node, d, Located::unknown(), guard))
     }
 
     /// Settles a popped entry at deadline `d` for `node`. The entry holds the node itself,
     /// so no look-up is needed: a node whose version is not the tombstone is linked (only a
     /// tombstoned node is ever unlinked, and null is final). `at`: where the token index
-    /// links the node, if the caller looked (under the same guard).
+    /// links the node, as the caller found it under the same guard (or unknown).
     fn settle(
         &self,
         d: u64,
         node: &Arc<Node>,
         now: u64,
-        at: Option<Located<'_, Node>>,
+        at: Located<'_, Node>,
         guard: &Guard,
     ) -> Settled {
         if node.scheduled.load(Ordering::Acquire) != d {
@@ -160,10 +160,7 @@ impl Shard {
         });
         let (later, examined) = match done {
             Updated::Swapped => {
-                match at {
-                    Some(at) => self.tokens_of(node.hash).unlink_located(node, at, guard),
-                    None => self.unlink(node, guard),
-                };
+                self.tokens_of(node.hash).unlink_located(node, at, guard);
                 return Settled::Reclaimed;
             }
             Updated::Gone => return Settled::Stale, // another remover won (update helped unlink)

@@ -2,7 +2,7 @@
 //! passed to the one it holds.
 
 #[cfg(feature = "hash-index")]
-use super::hash_index::HashTokens;
+use super::hash_index::{key_of, HashTokens};
 use super::key::{After, Key, Keyed};
 use super::kind::TokenIndex;
 use super::skiplist::{SkipEntry, SkipTokens};
@@ -13,9 +13,16 @@ use std::sync::Arc;
 pub(crate) enum Located<'g, N> {
     /// The skiplist entry that links the node.
     Skip(SkipEntry<'g, N>),
-    /// Not linked when looked for, or an index that does not keep the place: unlinking
-    /// looks the node up again.
+    /// Not looked for, not linked when looked for, or an index that does not keep the
+    /// place: unlinking looks the node up again.
     Unknown,
+}
+
+impl<N> Located<'_, N> {
+    /// No place known: [`Tokens::unlink_located`] looks the node up.
+    pub(crate) fn unknown() -> Self {
+        Located::Unknown
+    }
 }
 
 /// The token index a store picked ([`TokenIndex`]).
@@ -85,11 +92,7 @@ impl<N: Keyed> Tokens<N> {
             #[cfg(feature = "hash-index")]
             Tokens::Hash(t) => {
                 // Brings the node's bucket into the caches; a hash index unlinks by key.
-                let key = Key {
-                    hash: node.key_hash(),
-                    token: node.key_token(),
-                };
-                std::hint::black_box(t.with(key, guard, |_| ()));
+                std::hint::black_box(t.with(key_of(&**node), guard, |_| ()));
                 Located::Unknown
             }
         }

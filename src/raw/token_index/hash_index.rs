@@ -77,23 +77,13 @@ impl<N: Keyed> HashTokens<N> {
     pub(crate) fn insert(&self, node: &Arc<N>, _guard: &Guard) -> Result<(), Option<Arc<N>>> {
         match self.map.insert_sync(Linked(node.clone()), ()) {
             Ok(()) => Ok(()),
-            Err(_) => {
-                let key = Key {
-                    hash: node.key_hash(),
-                    token: node.key_token(),
-                };
-                Err(self.map.peek_with(&key, |k, _| k.0.clone()))
-            }
+            Err(_) => Err(self.map.peek_with(&key_of(&**node), |k, _| k.0.clone())),
         }
     }
 
     /// Takes a bucket lock.
     pub(crate) fn unlink(&self, node: &Arc<N>, _guard: &Guard) -> bool {
-        let key = Key {
-            hash: node.key_hash(),
-            token: node.key_token(),
-        };
-        match self.map.get_sync(&key) {
+        match self.map.get_sync(&key_of(&**node)) {
             Some(e) if Arc::ptr_eq(&e.key().0, node) => {
                 e.remove_entry();
                 true
@@ -128,5 +118,14 @@ impl<N: Keyed> HashTokens<N> {
                 return;
             }
         }
+    }
+}
+
+/// `node`'s key: what the map is looked up by.
+#[inline]
+pub(super) fn key_of<N: Keyed>(node: &N) -> Key<'_> {
+    Key {
+        hash: node.key_hash(),
+        token: node.key_token(),
     }
 }

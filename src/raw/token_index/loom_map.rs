@@ -12,6 +12,13 @@ use std::sync::Arc;
 /// Where the stand-in found a node: the node itself, if it was linked.
 pub(crate) struct Located<'g, N>(Option<Arc<N>>, PhantomData<&'g ()>);
 
+impl<N> Located<'_, N> {
+    /// No place known: [`Tokens::unlink_located`] looks the node up.
+    pub(crate) fn unknown() -> Self {
+        Located(None, PhantomData)
+    }
+}
+
 /// A linearizable stand-in for either token index: every operation holds one loom mutex.
 /// Nodes are std `Arc`s, as in the real index (their counts are not part of the
 /// protocol); unlinked ones are kept until the index drops, as the epoch would keep them.
