@@ -16,6 +16,7 @@ mod stores;
 #[path = "contention/workloads.rs"]
 mod workloads;
 
+use memsession_benches::ALLOCATOR;
 use report::{fmt_n, median, Results};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -27,13 +28,6 @@ use workloads::Workload;
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The allocator every store in this run uses.
-const ALLOCATOR: &str = if cfg!(feature = "mimalloc") {
-    "mimalloc"
-} else {
-    "the system allocator"
-};
 
 const HELP: &str = "\
 contention: memstore against its peers under contention

@@ -1,6 +1,14 @@
 //! memstore's benchmarks (`cargo bench` in this folder; see BENCHMARKS.md at the crate root).
 //! The code lives in the bench targets; this library holds only what several of them read.
 
+/// The allocator the bench binaries' stores use: each binary that takes `--features mimalloc`
+/// sets mimalloc as its global allocator.
+pub const ALLOCATOR: &str = if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "the system allocator"
+};
+
 /// Resident set size of this process, in bytes (`/proc/self/statm`; 0 off Linux).
 pub fn rss() -> usize {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

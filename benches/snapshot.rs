@@ -12,6 +12,7 @@
 
 use hdrhistogram::Histogram;
 use memsession::MemStore;
+use memsession_benches::ALLOCATOR;
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,13 +129,8 @@ fn rate(n: usize, d: Duration) -> String {
 }
 
 fn rates(o: &Opts) {
-    let allocator = if cfg!(feature = "mimalloc") {
-        "mimalloc"
-    } else {
-        "the system allocator"
-    };
     println!(
-        "## Save and load rates ({TOKEN_LEN}-byte tokens, {DATA_LEN}-byte data, {allocator})\n"
+        "## Save and load rates ({TOKEN_LEN}-byte tokens, {DATA_LEN}-byte data, {ALLOCATOR})\n"
     );
     println!("| sessions | commit (fill, 1 thread) | save to file | save to memory | load from file | load, bounded store (1 inserter) | read + check only | file size | size / (tokens+data+expiries) |");
     println!("|---|---|---|---|---|---|---|---|---|");
