@@ -179,6 +179,12 @@ pub(crate) struct Table {
 /// The buckets a doubling moves hints out of.
 struct From(Arc<[Bucket]>);
 
+// Freed at once when the epoch releases them.
+#[cfg(not(memstore_loom))]
+impl super::slot::Reclaim for Table {}
+#[cfg(not(memstore_loom))]
+impl super::slot::Reclaim for From {}
+
 impl Table {
     fn new(buckets: usize, from: Option<Arc<[Bucket]>>) -> Self {
         Table {

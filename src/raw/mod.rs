@@ -10,7 +10,8 @@
 //!   the protocol needs; `node.rs`: a session's node, which both hold.
 //! - `hints.rs`: the hint table that takes point operations to a node without a descent.
 //! - `slot.rs`, `version.rs`: a node's version pointer and the version's layout (with
-//!   `hints.rs`, the crate's only `unsafe` code).
+//!   `hints.rs`, the crate's only `unsafe` code); `paced.rs`: how released versions are
+//!   freed.
 //! - `bounds.rs`: limits and admission checks; `counters.rs`: statistics.
 //! - [`Walk`] (here): the one walk over live sessions, which `MemStore::iter` and snapshot
 //!   saves share.
@@ -21,6 +22,8 @@ mod expiry_index;
 #[allow(unsafe_code)]
 mod hints;
 mod node;
+#[cfg(not(memstore_loom))]
+mod paced;
 mod shard;
 #[allow(unsafe_code)]
 mod slot;

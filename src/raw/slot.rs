@@ -6,7 +6,8 @@
 //! - A pointer in the slot is either null or came from `Box`/`Owned` and is owned by the slot.
 //! - A version leaves the slot only through [`Slot::compare_exchange`] or
 //!   [`Slot::compare_tombstone`], whose CAS has exactly one winner; the winner retires it
-//!   (epoch `defer_destroy`), exactly once.
+//!   to the epoch, exactly once; once no guard can see it, the epoch hands it to its type's
+//!   [`Reclaim`] (versions are freed paced: `paced.rs`).
 //! - While a thread's guard is pinned, no version it loaded can be freed, so its address
 //!   cannot be reused: a CAS against a loaded version is exact (no ABA).
 //! - Null is final: no operation stores a version into a slot that holds null.
@@ -21,6 +22,14 @@ mod imp {
 
     pub(crate) struct Slot<T: ?Sized + Pointable> {
         ptr: Atomic<T>,
+    }
+
+    /// How a value the epoch has released (no guard can see it any more) is freed: at once
+    /// unless the type says otherwise.
+    pub(crate) trait Reclaim: Pointable {
+        fn reclaim(owned: Owned<Self>) {
+            drop(owned);
+        }
     }
 
     /// A value loaded from a slot under a guard: a version or the tombstone.
@@ -49,7 +58,7 @@ mod imp {
         }
     }
 
-    impl<T: ?Sized + Pointable + Send + 'static> Slot<T> {
+    impl<T: ?Sized + Reclaim + Send + 'static> Slot<T> {
         pub(crate) fn new(v: Owned<T>) -> Self {
             Slot {
                 ptr: Atomic::from(v),
@@ -147,11 +156,14 @@ mod imp {
     /// # Safety
     /// The caller's CAS has just removed `cur` from its slot, so no thread can load it any
     /// more and this is its only retirement.
-    unsafe fn retire<T: ?Sized + Pointable>(cur: Current<'_, T>, guard: &Guard) {
+    unsafe fn retire<T: ?Sized + Reclaim>(cur: Current<'_, T>, guard: &Guard) {
         if !cur.0.is_null() {
+            let retired = cur.0;
             // SAFETY: by the contract, `cur` left the slot by our CAS and is retired once;
-            // threads that loaded it before are pinned, and destruction waits for them.
-            unsafe { guard.defer_destroy(cur.0) };
+            // threads that loaded it before are pinned, and the deferred function runs only
+            // after they unpin, so taking ownership back there is sound (it is what
+            // `defer_destroy` does, with the type's `Reclaim` instead of a plain drop).
+            unsafe { guard.defer_unchecked(move || T::reclaim(retired.into_owned())) };
         }
     }
 
@@ -314,4 +326,6 @@ mod imp {
     }
 }
 
+#[cfg(not(memstore_loom))]
+pub(crate) use imp::Reclaim;
 pub(crate) use imp::{Current, Slot};

@@ -23,6 +23,8 @@ pub const FIND_COPY_LIMIT: usize = 1024;
 #[cfg(not(memstore_loom))]
 mod imp {
     use super::{Bytes, FIND_COPY_LIMIT};
+    use crate::raw::paced;
+    use crate::raw::slot::Reclaim;
     use crossbeam_epoch::Pointable;
     use std::alloc::{self, Layout};
     use std::cell::UnsafeCell;
@@ -165,16 +167,38 @@ mod imp {
         }
     }
 
+    thread_local! {
+        /// Released versions this thread keeps for its next allocations to free (`paced.rs`).
+        static KEPT: paced::Kept<Owned> = const { paced::Kept::new() };
+    }
+
+    impl Reclaim for Version {
+        /// Paced (`paced.rs`): an inline version is kept for this thread's next allocation to
+        /// free; one holding a shared `Bytes` is freed at once.
+        fn reclaim(owned: Owned) {
+            let inline = owned.is_inline();
+            paced::release(&KEPT, owned, inline);
+        }
+    }
+
     impl Version {
         /// A version holding `data` until `deadline`.
         #[inline]
         pub(crate) fn new(data: Bytes, deadline: u64) -> Owned {
+            paced::before_alloc(&KEPT);
             Owned::init((data, deadline))
+        }
+
+        /// Whether the data is held inline (not a shared `Bytes`).
+        #[inline]
+        pub(crate) fn is_inline(&self) -> bool {
+            self.shared().is_none()
         }
 
         /// A copy of this version with another deadline (for `touch`): one allocation, the
         /// data copied (inline) or shared (larger).
         pub(crate) fn retimed(&self, deadline: u64) -> Owned {
+            paced::before_alloc(&KEPT);
             let p = match self.shared() {
                 Some(b) => build_shared(b.clone(), deadline),
                 None => build_inline(self.data(), deadline),
