@@ -191,7 +191,7 @@ mod imp {
 
         /// Whether the data is held inline (not a shared `Bytes`).
         #[inline]
-        pub(crate) fn is_inline(&self) -> bool {
+        fn is_inline(&self) -> bool {
             self.shared().is_none()
         }
 
