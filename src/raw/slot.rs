@@ -329,3 +329,57 @@ mod imp {
 #[cfg(not(memstore_loom))]
 pub(crate) use imp::Reclaim;
 pub(crate) use imp::{Current, Slot};
+
+#[cfg(all(test, not(memstore_loom)))]
+mod tests {
+    use super::{Reclaim, Slot};
+    use crossbeam_epoch::Owned;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RECLAIMED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A value that counts how often `Reclaim` hands it back.
+    struct Tracked(usize);
+
+    impl Reclaim for Tracked {
+        fn reclaim(owned: Owned<Self>) {
+            RECLAIMED.fetch_add(owned.0, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn each_replaced_value_reaches_reclaim_once_after_the_epoch_releases_it() {
+        let slot = Slot::new(Owned::new(Tracked(1)));
+        {
+            let guard = crossbeam_epoch::pin();
+            let held = slot.load(&guard);
+            for _ in 0..100 {
+                let cur = slot.load(&guard);
+                assert!(slot
+                    .compare_exchange(cur, Owned::new(Tracked(1)), &guard)
+                    .is_ok());
+            }
+            let cur = slot.load(&guard);
+            assert!(slot.compare_tombstone(cur, &guard).is_ok());
+            // Pinned: nothing retired under this guard is released yet.
+            crossbeam_epoch::pin().flush();
+            assert_eq!(
+                held.get().map(|t| t.0),
+                Some(1),
+                "still readable while pinned"
+            );
+            assert_eq!(RECLAIMED.load(Ordering::Relaxed), 0);
+        }
+        // Unpinned: each flush may advance the epoch (two advances release them all); a
+        // test pinned elsewhere in this process could hold it back for a while.
+        for _ in 0..10_000 {
+            if RECLAIMED.load(Ordering::Relaxed) == 101 {
+                break;
+            }
+            crossbeam_epoch::pin().flush();
+        }
+        // The first value and the 100 that replaced it, each handed back once.
+        assert_eq!(RECLAIMED.load(Ordering::Relaxed), 101);
+        drop(slot); // holds the tombstone: frees nothing
+    }
+}
