@@ -16,7 +16,7 @@
 //! cleanup passes frees at once. What a thread keeps is freed by its next allocations, or
 //! when it exits. Outside the protocol: a kept value is one no guard can see any more.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::thread::LocalKey;
 
 /// The most released values one thread keeps for its next allocations. A collection
@@ -24,17 +24,17 @@ use std::thread::LocalKey;
 /// glibc's cache hits at 99.9% for an overwrite-heavy thread (BENCHMARKS.md).
 const KEEP: usize = 256;
 
-/// One thread's kept values, and whether it allocates such values at all.
+/// One thread's kept values. Their list has room reserved from the thread's first
+/// allocation on ([`before_alloc`]), so a list with no capacity says the thread allocates
+/// none: it keeps nothing.
 pub(crate) struct Kept<T> {
     values: RefCell<Vec<T>>,
-    allocates: Cell<bool>,
 }
 
 impl<T> Kept<T> {
     pub(crate) const fn new() -> Self {
         Kept {
             values: RefCell::new(Vec::new()),
-            allocates: Cell::new(false),
         }
     }
 }
@@ -45,11 +45,12 @@ pub(crate) fn release<T: 'static>(kept: &'static LocalKey<Kept<T>>, v: T, keepab
     // What the closure gives back (or, if this thread's storage is gone, the closure itself
     // with `v`) is dropped after the borrow ends: freeing a value never reenters this module.
     let _not_kept = kept.try_with(move |k| {
-        if !(keepable && k.allocates.get()) {
+        if !keepable {
             return Some(v);
         }
         match k.values.try_borrow_mut() {
-            Ok(mut values) if values.len() < KEEP => {
+            // Reserved (the thread allocates) and not full.
+            Ok(mut values) if values.len() < values.capacity().min(KEEP) => {
                 values.push(v);
                 None
             }
@@ -64,7 +65,7 @@ pub(crate) fn release<T: 'static>(kept: &'static LocalKey<Kept<T>>, v: T, keepab
 pub(crate) fn before_alloc<T: 'static>(kept: &'static LocalKey<Kept<T>>) {
     let _freed = kept.try_with(|k| {
         let mut values = k.values.try_borrow_mut().ok()?;
-        if !k.allocates.replace(true) {
+        if values.capacity() == 0 {
             values.reserve_exact(KEEP);
         }
         let first = values.pop();
