@@ -113,10 +113,10 @@
 //! cost about 16-32 bytes per session ([`Stats::hint_table_bytes`]).
 //!
 //! A replaced version is freed once the epoch allows, and the epoch releases in bursts: so a
-//! thread that writes sessions keeps up to 256 released versions (inline ones, up to
-//! [`FIND_COPY_LIMIT`] bytes of data each) and frees one before each version it allocates,
-//! which the allocator's per-thread cache then hands back; what a thread keeps is freed by
-//! its later writes or when it exits.
+//! thread that writes sessions keeps up to 2048 released versions and 512 KiB of them (inline
+//! ones, up to [`FIND_COPY_LIMIT`] bytes of data each) and frees one before each version it
+//! allocates, which the allocator's per-thread cache then hands back; what a thread keeps is
+//! freed by its later writes or when it exits.
 //!
 //! A cleanup pass never scans live sessions: it pops the due entries of the expiry index, which
 //! are the expired sessions plus the entries of sessions extended since their entry was filed

@@ -173,11 +173,11 @@ mod imp {
     }
 
     impl Reclaim for Version {
-        /// Paced (`paced.rs`): an inline version is kept for this thread's next allocation to
-        /// free; one holding a shared `Bytes` is freed at once.
+        /// Paced (`paced.rs`): an inline version is kept (counted by its allocation's size) for
+        /// this thread's next allocation to free; one holding a shared `Bytes` is freed at once.
         fn reclaim(owned: Owned) {
-            let inline = owned.is_inline();
-            paced::release(&KEPT, owned, inline);
+            let size = owned.is_inline().then(|| layout(owned.data().len()).size());
+            paced::release(&KEPT, owned, size);
         }
     }
 
